@@ -1,0 +1,227 @@
+"""Settings for hybridrec, read from the environment once, each with an embedded default.
+
+Every variable here has a line in the README. The defaults need nothing running:
+SQLite, bundle files under ``media/``, Celery tasks run in-process.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name, default=""):
+    return os.environ.get(name, default)
+
+
+def env_bool(name, default=False):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r} is not a boolean (use true or false).")
+
+
+def env_int(name, default):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not an integer.") from None
+
+
+def env_float(name, default):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a number.") from None
+
+
+def env_list(name, default=()):
+    value = os.environ.get(name)
+    if value is None:
+        return list(default)
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _development_secret_key():
+    """Return a per-checkout key kept in a git-ignored file, creating it once."""
+    path = BASE_DIR / ".secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        key = secrets.token_urlsafe(50)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY") or _development_secret_key()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "modelstore",
+    "recommendations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "hybridrec.urls"
+WSGI_APPLICATION = "hybridrec.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "staticfiles")
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or BASE_DIR / "media")
+
+# Uploads larger than this go to a temporary file while they stream, never to memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# --- Celery: no broker configured = tasks run in-process -------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or env_str("REDIS_URL")
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- hybridrec ---------------------------------------------------------------------------
+HYBRIDREC_CF_ARTIFACTS = env_str("HYBRIDREC_CF_ARTIFACTS") or None
+HYBRIDREC_CB_ARTIFACTS = env_str("HYBRIDREC_CB_ARTIFACTS") or None
+HYBRIDREC_ARTIFACT_ROOTS = [
+    Path(p) for p in env_list("HYBRIDREC_ARTIFACT_ROOTS", [str(BASE_DIR / "artifacts")])
+]
+HYBRIDREC_BUNDLE_CACHE_DIR = Path(env_str("HYBRIDREC_BUNDLE_CACHE_DIR") or MEDIA_ROOT / "cache")
+HYBRIDREC_MAX_UPLOAD_BYTES = env_int("HYBRIDREC_MAX_UPLOAD_BYTES", 2 * 1024**3)
+HYBRIDREC_MAX_K = env_int("HYBRIDREC_MAX_K", 100)
+HYBRIDREC_DEFAULT_K = env_int("HYBRIDREC_DEFAULT_K", 10)
+HYBRIDREC_MAX_BATCH = env_int("HYBRIDREC_MAX_BATCH", 100)
+HYBRIDREC_HYBRID_WEIGHT = env_float("HYBRIDREC_HYBRID_WEIGHT", 0.7)
+HYBRIDREC_VERSION_CHECK_SECONDS = env_float("HYBRIDREC_VERSION_CHECK_SECONDS", 1.0)
+HYBRIDREC_CB_PRELOAD = env_str("HYBRIDREC_CB_PRELOAD", "lazy")
+if HYBRIDREC_CB_PRELOAD not in {"lazy", "background"}:
+    raise ImproperlyConfigured(
+        f"HYBRIDREC_CB_PRELOAD={HYBRIDREC_CB_PRELOAD!r} is not one of 'lazy', 'background'."
+    )
+HYBRIDREC_PUBLIC_API = env_bool("HYBRIDREC_PUBLIC_API", False)
+
+# --- REST framework ----------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.AllowAny"
+        if HYBRIDREC_PUBLIC_API
+        else "rest_framework.permissions.IsAuthenticated",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.ScopedRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "recommendations": env_str("HYBRIDREC_THROTTLE_RECOMMENDATIONS", "6000/min"),
+        "batch": env_str("HYBRIDREC_THROTTLE_BATCH", "600/min"),
+        "models": env_str("HYBRIDREC_THROTTLE_MODELS", "600/min"),
+        "health": env_str("HYBRIDREC_THROTTLE_HEALTH", "6000/min"),
+    },
+    "EXCEPTION_HANDLER": "recommendations.api.errors.exception_handler",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "hybridrec API",
+    "DESCRIPTION": "Recommendations from the active hybrid recommender model versions.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "hybridrec": {"handlers": ["console"], "level": env_str("HYBRIDREC_LOG_LEVEL", "INFO")},
+        "modelstore": {"handlers": ["console"], "level": env_str("HYBRIDREC_LOG_LEVEL", "INFO")},
+        "recommendations": {"handlers": ["console"], "level": env_str("HYBRIDREC_LOG_LEVEL", "INFO")},
+    },
+}

@@ -1,0 +1,97 @@
+"""The bundle file format: writing, safe opening, verification and seed-layout conversion."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .artifacts import read_cb_artifacts, read_cf_artifacts
+from .exceptions import BundleError, CorruptBundle, IncompatibleBundle, UnsafeBundle
+from .format import (
+    COMPRESSORS,
+    FORMAT,
+    FORMAT_VERSION,
+    Bundle,
+    WrittenBundle,
+    content_hash,
+    detect_compression,
+    file_sha256,
+    open_bundle,
+    parse_compression,
+    read_metadata,
+    write_bundle,
+)
+from .layout import CB, CF, KINDS
+from .safe import SEED_GLOBALS, safe_joblib_load
+from .seed import convert_seed_bundle, is_seed_bundle
+from .verify import verify_arrays, verify_bundle
+
+__all__ = [
+    "CB",
+    "CF",
+    "COMPRESSORS",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "KINDS",
+    "Bundle",
+    "BundleError",
+    "CorruptBundle",
+    "IncompatibleBundle",
+    "LoadedFile",
+    "UnsafeBundle",
+    "WrittenBundle",
+    "content_hash",
+    "detect_compression",
+    "file_sha256",
+    "load_any",
+    "open_bundle",
+    "parse_compression",
+    "read_artifacts",
+    "read_cb_artifacts",
+    "read_cf_artifacts",
+    "read_metadata",
+    "verify_arrays",
+    "verify_bundle",
+    "write_bundle",
+]
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    """A file read for registration: its array set and where it came from."""
+
+    kind: str
+    arrays: dict
+    metadata: dict
+    layout: str  # "native", "seed-bundle", "cf-artifacts", "cb-artifacts"
+    compression: str | None
+
+
+def load_any(path):
+    """Read a native or seed-layout bundle file (plain or compressed) into an array set.
+
+    Nothing named by the file is run: the allow-list covers numpy, joblib's array wrapper,
+    builtin containers and, for the seed layout, the pandas classes a DataFrame needs.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CorruptBundle(f"{path.name} does not exist or is not a file")
+    compression = detect_compression(path)
+    obj = safe_joblib_load(path, mmap_mode="r" if compression is None else None, allowed=SEED_GLOBALS)
+    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        bundle = open_bundle(path)
+        return LoadedFile(bundle.kind, bundle.arrays, dict(bundle.metadata), "native", compression)
+    if is_seed_bundle(obj):
+        kind, arrays, metadata = convert_seed_bundle(obj)
+        return LoadedFile(kind, arrays, metadata, "seed-bundle", compression)
+    raise IncompatibleBundle(
+        f"{path.name} is neither a {FORMAT} file nor a seed-layout bundle "
+        f"(top-level object: {type(obj).__name__})"
+    )
+
+
+def read_artifacts(path, kind):
+    """Read a CF or CB artifacts folder into an array set."""
+    reader = {CF: read_cf_artifacts, CB: read_cb_artifacts}.get(kind)
+    if reader is None:
+        raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+    arrays, metadata = reader(path)
+    return LoadedFile(kind, arrays, metadata, f"{kind}-artifacts", None)

@@ -1,0 +1,265 @@
+"""Write, open and describe bundle files.
+
+A bundle is one joblib file whose top-level object is a plain dict::
+
+    {"format": "hybridrec-bundle", "format_version": 1, "kind": "cf" | "cb",
+     "metadata": {...}, "arrays": {name: ndarray}}
+
+Uncompressed bundles open memory-mapped in milliseconds at any size; compressed ones are
+read into memory. Opening never runs code from the file (see ``safe.py``).
+"""
+
+import datetime as dt
+import hashlib
+import importlib.metadata
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import joblib
+import numpy as np
+
+from .exceptions import CorruptBundle, IncompatibleBundle
+from .layout import KINDS, REQUIRED, counts
+from .safe import NATIVE_GLOBALS, safe_joblib_load
+
+FORMAT = "hybridrec-bundle"
+FORMAT_VERSION = 1
+COMPRESSORS = ("zlib", "gzip", "lz4", "xz")
+DEFAULT_LEVEL = 3
+_CHUNK_BYTES = 8 * 1024 * 1024
+
+# First bytes of each container joblib can write; a bare pickle starts with PROTO (0x80).
+_MAGIC = (
+    (b"\x1f\x8b", "gzip"),
+    (b"\xfd7zXZ", "xz"),
+    (b"\x04\x22\x4d\x18", "lz4"),
+    (b"BZh", "bz2"),
+    (b"\x78", "zlib"),
+)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """An opened bundle: its kind, metadata and arrays (memory-mapped when possible)."""
+
+    kind: str
+    metadata: dict
+    arrays: dict
+    path: Path
+    compression: str | None
+    memory_mapped: bool
+    format_version: int = FORMAT_VERSION
+    counts: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WrittenBundle:
+    """What ``write_bundle`` wrote: where, its file hash and size, and its metadata."""
+
+    path: Path
+    sha256: str
+    size_bytes: int
+    compression: str | None
+    metadata: dict
+
+
+def parse_compression(spec):
+    """Return ``(algorithm or None, level)`` from ``None``, ``"none"``, ``"lz4"`` or ``"lz4:3"``."""
+    if spec in (None, "", "none", False):
+        return None, 0
+    if isinstance(spec, tuple):
+        algorithm, level = spec
+    else:
+        algorithm, _, level_text = str(spec).partition(":")
+        try:
+            level = int(level_text) if level_text else DEFAULT_LEVEL
+        except ValueError:
+            raise ValueError(f"compression level {level_text!r} is not an integer") from None
+    if algorithm not in COMPRESSORS:
+        raise ValueError(
+            f"unknown compression {algorithm!r}; valid values are none, {', '.join(COMPRESSORS)}"
+        )
+    if not 1 <= int(level) <= 9:
+        raise ValueError(f"compression level {level} is outside 1..9")
+    if algorithm == "lz4":
+        try:
+            import lz4  # noqa: F401
+        except ImportError:
+            raise ValueError("lz4 compression needs the 'lz4' package") from None
+    return algorithm, int(level)
+
+
+def detect_compression(path):
+    """Return the compressor a file was written with, or None for a plain pickle."""
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    return None
+
+
+def file_sha256(path, *, progress=None):
+    """Return the hex sha256 of a file, reading it in chunks (``progress(done, total)``)."""
+    digest = hashlib.sha256()
+    total = os.path.getsize(path)
+    done = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK_BYTES):
+            digest.update(chunk)
+            done += len(chunk)
+            if progress:
+                progress(done, total)
+    return digest.hexdigest()
+
+
+def content_hash(arrays):
+    """Return a sha256 over array names, dtypes, shapes and bytes, independent of the file."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = arrays[name]
+        digest.update(f"{name}|{array.dtype.str}|{array.shape}\n".encode())
+        flat = np.ascontiguousarray(array).reshape(-1)
+        step = max(_CHUNK_BYTES // max(flat.itemsize, 1), 1)
+        for start in range(0, flat.shape[0], step):
+            digest.update(flat[start : start + step].tobytes())
+    return digest.hexdigest()
+
+
+def library_versions():
+    """Return the versions of the libraries a bundle's readers care about."""
+    versions = {"joblib": joblib.__version__, "numpy": np.__version__}
+    try:
+        versions["pandas"] = importlib.metadata.version("pandas")
+    except importlib.metadata.PackageNotFoundError:
+        versions["pandas"] = None
+    return versions
+
+
+def check_arrays(arrays):
+    """Raise ``CorruptBundle`` unless every value is a numeric or fixed-width unicode array."""
+    if not isinstance(arrays, dict) or not arrays:
+        raise CorruptBundle("bundle has no arrays")
+    for name, array in arrays.items():
+        if not isinstance(name, str):
+            raise CorruptBundle(f"array name {name!r} is not a string")
+        if not isinstance(array, np.ndarray):
+            raise CorruptBundle(f"{name} is a {type(array).__name__}, not a numpy array")
+        if array.dtype.kind not in "biufU":
+            raise CorruptBundle(
+                f"{name} has dtype {array.dtype}; only numeric and fixed-width unicode arrays are allowed"
+            )
+
+
+def write_bundle(path, *, kind, arrays, metadata=None, compress=None):
+    """Write a bundle atomically (temporary file, then rename) and return what was written.
+
+    ``compress`` is None (memory-mappable, the default), ``"zlib"``, ``"gzip"``, ``"lz4"``,
+    ``"xz"``, optionally with a level (``"lz4:3"``).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+    arrays = {name: np.asarray(array) for name, array in arrays.items()}
+    check_arrays(arrays)
+    algorithm, level = parse_compression(compress)
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    full_metadata = {
+        **(metadata or {}),
+        "created_at": (metadata or {}).get("created_at", now),
+        "kind": kind,
+        "counts": counts(kind, arrays),
+        "content_sha256": content_hash(arrays),
+        "libraries": library_versions(),
+        "compression": algorithm,
+    }
+    document = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "metadata": full_metadata,
+        "arrays": arrays,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        joblib.dump(document, temporary, compress=(algorithm, level) if algorithm else 0)
+        with open(temporary, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return WrittenBundle(
+        path=path,
+        sha256=file_sha256(path),
+        size_bytes=path.stat().st_size,
+        compression=algorithm,
+        metadata=full_metadata,
+    )
+
+
+def _document(obj, path):
+    """Return the checked top-level dict of a native bundle."""
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise IncompatibleBundle(
+            f"{Path(path).name} is not a {FORMAT} file (is it a seed-layout bundle? import it instead)"
+        )
+    version = obj.get("format_version")
+    if not isinstance(version, int) or version < 1 or version > FORMAT_VERSION:
+        raise IncompatibleBundle(
+            f"{Path(path).name} has format_version {version!r}; this code reads 1..{FORMAT_VERSION}"
+        )
+    if obj.get("kind") not in KINDS:
+        raise CorruptBundle(f"{Path(path).name} has kind {obj.get('kind')!r}; expected one of {KINDS}")
+    if not isinstance(obj.get("metadata"), dict):
+        raise CorruptBundle(f"{Path(path).name} has no metadata dict")
+    check_arrays(obj.get("arrays"))
+    return obj
+
+
+def open_bundle(path, *, expected_sha256=None, mmap=True):
+    """Open a native bundle, memory-mapped when uncompressed, without running code.
+
+    With ``expected_sha256`` the file is hashed first and refused when it differs.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CorruptBundle(f"bundle file {path.name} does not exist")
+    if expected_sha256 is not None:
+        actual = file_sha256(path)
+        if actual != expected_sha256:
+            raise CorruptBundle(
+                f"{path.name} has sha256 {actual[:12]}…, expected {expected_sha256[:12]}…: "
+                "the file changed after it was registered"
+            )
+    compression = detect_compression(path)
+    use_mmap = mmap and compression is None
+    obj = safe_joblib_load(path, mmap_mode="r" if use_mmap else None, allowed=NATIVE_GLOBALS)
+    document = _document(obj, path)
+    return Bundle(
+        kind=document["kind"],
+        metadata=document["metadata"],
+        arrays=document["arrays"],
+        path=path,
+        compression=compression,
+        memory_mapped=use_mmap,
+        format_version=document["format_version"],
+        counts=counts(document["kind"], document["arrays"]) if _has_count_arrays(document) else {},
+    )
+
+
+def _has_count_arrays(document):
+    return REQUIRED[document["kind"]] <= set(document["arrays"])
+
+
+def read_metadata(path):
+    """Return a bundle's kind, format version and metadata without reading its arrays.
+
+    Uncompressed bundles are memory-mapped, so this takes milliseconds at any size.
+    """
+    bundle = open_bundle(path, mmap=True)
+    return {"kind": bundle.kind, "format_version": bundle.format_version, **bundle.metadata}

@@ -1,0 +1,194 @@
+"""The CF and CB array sets: their names, dtypes, and how to build them from plain inputs.
+
+Ids are fixed-width unicode arrays with a sorted copy for ``np.searchsorted``; ragged data
+is CSR-style. See docs/ARCHITECTURE.md for the table of names.
+"""
+
+import numpy as np
+
+CF = "cf"
+CB = "cb"
+KINDS = (CF, CB)
+
+ID_NAMES = {
+    CF: ("user_ids", "item_ids"),
+    CB: ("item_ids",),
+}
+
+REQUIRED = {
+    CF: frozenset(
+        {
+            "user_ids",
+            "user_ids_sorted",
+            "user_ids_order",
+            "item_ids",
+            "item_ids_sorted",
+            "item_ids_order",
+            "user_factors",
+            "item_factors",
+            "recs_indptr",
+            "recs_indices",
+            "recs_scores",
+            "item_popularity",
+        }
+    ),
+    CB: frozenset({"item_ids", "item_ids_sorted", "item_ids_order", "item_vectors"}),
+}
+
+OPTIONAL = {
+    CF: frozenset({"interactions_indptr", "interactions_indices", "item_similarity"}),
+    CB: frozenset({"neighbor_indices", "neighbor_scores", "item_titles"}),
+}
+
+
+def id_array(values):
+    """Return ids as a fixed-width unicode array (shape (n,), dtype ``<U…``)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind == "U":
+        array = values
+    else:
+        array = np.asarray([_id_text(value) for value in values], dtype=str)
+    if array.size == 0:
+        return np.empty(0, dtype="<U1")
+    return array
+
+
+def _id_text(value):
+    """Spell an id as text; integral floats (12346.0 from a CSV) lose their ``.0``."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def sorted_ids(ids):
+    """Return ``(ids_sorted, order)`` with ``ids[order] == ids_sorted``; order is int64."""
+    order = np.argsort(ids, kind="stable").astype(np.int64)
+    return ids[order], order
+
+
+def csr_from_rows(rows, columns, n_rows, *, values=None, sort_key=None):
+    """Group ``(row, column[, value])`` triples into CSR arrays over ``n_rows`` rows.
+
+    Within a row entries keep the order of ``sort_key`` ascending (or of ``columns`` when
+    no key is given). Returns ``indptr`` (int64, n_rows + 1), ``indices`` (int32) and, when
+    ``values`` is given, ``data`` (float32).
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    columns = np.asarray(columns, dtype=np.int64)
+    key = columns if sort_key is None else np.asarray(sort_key)
+    order = np.lexsort((key, rows))
+    counts = np.bincount(rows, minlength=n_rows) if rows.size else np.zeros(n_rows, dtype=np.int64)
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    indices = columns[order].astype(np.int32)
+    if values is None:
+        return indptr, indices, None
+    return indptr, indices, np.asarray(values, dtype=np.float32)[order]
+
+
+def cf_arrays(
+    *,
+    user_ids,
+    item_ids,
+    user_factors,
+    item_factors,
+    recs_indptr,
+    recs_indices,
+    recs_scores,
+    item_popularity=None,
+    interactions_indptr=None,
+    interactions_indices=None,
+    item_similarity=None,
+):
+    """Return the CF array set, adding sorted id copies and a popularity fallback."""
+    user_ids = id_array(user_ids)
+    item_ids = id_array(item_ids)
+    user_sorted, user_order = sorted_ids(user_ids)
+    item_sorted, item_order = sorted_ids(item_ids)
+    if item_popularity is None:
+        if interactions_indices is not None:
+            item_popularity = np.bincount(np.asarray(interactions_indices), minlength=len(item_ids))
+        else:
+            item_popularity = np.bincount(np.asarray(recs_indices), minlength=len(item_ids))
+    arrays = {
+        "user_ids": user_ids,
+        "user_ids_sorted": user_sorted,
+        "user_ids_order": user_order,
+        "item_ids": item_ids,
+        "item_ids_sorted": item_sorted,
+        "item_ids_order": item_order,
+        "user_factors": np.ascontiguousarray(user_factors, dtype=np.float32),
+        "item_factors": np.ascontiguousarray(item_factors, dtype=np.float32),
+        "recs_indptr": np.asarray(recs_indptr, dtype=np.int64),
+        "recs_indices": np.asarray(recs_indices, dtype=np.int32),
+        "recs_scores": np.asarray(recs_scores, dtype=np.float32),
+        "item_popularity": np.asarray(item_popularity, dtype=np.float32),
+    }
+    if interactions_indptr is not None:
+        arrays["interactions_indptr"] = np.asarray(interactions_indptr, dtype=np.int64)
+        arrays["interactions_indices"] = np.asarray(interactions_indices, dtype=np.int32)
+    if item_similarity is not None:
+        arrays["item_similarity"] = np.ascontiguousarray(item_similarity, dtype=np.float32)
+    return arrays
+
+
+def l2_normalise(vectors):
+    """Return float32 rows scaled to unit length; all-zero rows stay zero."""
+    vectors = np.array(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    np.divide(vectors, norms, out=vectors, where=norms > 0)
+    return vectors
+
+
+def top_neighbors(similarity, k):
+    """Return the ``k`` most similar other items per row: (indices int32, scores float32)."""
+    similarity = np.array(similarity, dtype=np.float32)
+    n = similarity.shape[0]
+    k = min(k, max(n - 1, 0))
+    if k == 0:
+        return np.empty((n, 0), dtype=np.int32), np.empty((n, 0), dtype=np.float32)
+    np.fill_diagonal(similarity, -np.inf)
+    part = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+    part_scores = np.take_along_axis(similarity, part, axis=1)
+    order = np.argsort(-part_scores, axis=1, kind="stable")
+    indices = np.take_along_axis(part, order, axis=1).astype(np.int32)
+    return indices, np.take_along_axis(part_scores, order, axis=1).astype(np.float32)
+
+
+def cb_arrays(
+    *, item_ids, item_vectors, item_titles=None, neighbor_indices=None, neighbor_scores=None, normalise=True
+):
+    """Return the CB array set; vectors are L2-normalised unless ``normalise`` is False."""
+    item_ids = id_array(item_ids)
+    item_sorted, item_order = sorted_ids(item_ids)
+    vectors = l2_normalise(item_vectors) if normalise else np.ascontiguousarray(item_vectors, np.float32)
+    arrays = {
+        "item_ids": item_ids,
+        "item_ids_sorted": item_sorted,
+        "item_ids_order": item_order,
+        "item_vectors": vectors,
+    }
+    if item_titles is not None:
+        arrays["item_titles"] = id_array(item_titles)
+    if neighbor_indices is not None:
+        arrays["neighbor_indices"] = np.asarray(neighbor_indices, dtype=np.int32)
+        arrays["neighbor_scores"] = np.asarray(neighbor_scores, dtype=np.float32)
+    return arrays
+
+
+def counts(kind, arrays):
+    """Return the registry's counts for an array set."""
+    if kind == CF:
+        return {
+            "n_users": int(arrays["user_ids"].shape[0]),
+            "n_items": int(arrays["item_ids"].shape[0]),
+            "n_recommendations": int(arrays["recs_indices"].shape[0]),
+            "n_factors": int(arrays["user_factors"].shape[1]) if arrays["user_factors"].ndim == 2 else 0,
+        }
+    return {
+        "n_users": 0,
+        "n_items": int(arrays["item_ids"].shape[0]),
+        "n_recommendations": int(arrays["neighbor_indices"].size) if "neighbor_indices" in arrays else 0,
+        "n_factors": int(arrays["item_vectors"].shape[1]) if arrays["item_vectors"].ndim == 2 else 0,
+    }

@@ -1,0 +1,174 @@
+"""Convert the seed layout (dict bundles and the parts of artifact folders) to array sets.
+
+This is the conversion path, so pandas is welcome here; it never runs while serving.
+"""
+
+import numpy as np
+
+from .exceptions import CorruptBundle, IncompatibleBundle
+from .layout import cf_arrays, csr_from_rows, id_array
+
+SEED_KEYS = frozenset({"recs_df", "user_factors", "item_factors", "customer_mapping", "item_mapping"})
+
+
+def is_seed_bundle(obj):
+    """Return True if a loaded object looks like a seed-layout dict bundle."""
+    return isinstance(obj, dict) and "format" not in obj and bool(SEED_KEYS & set(obj))
+
+
+def ids_from_mapping(mapping, n_rows, label):
+    """Return ids in row order from a ``{id: row}`` mapping covering rows ``0..n_rows-1``."""
+    if not isinstance(mapping, dict):
+        raise CorruptBundle(f"{label} mapping is a {type(mapping).__name__}, not a dict of id → row")
+    if len(mapping) != n_rows:
+        raise CorruptBundle(f"{label} mapping has {len(mapping)} ids but the factors have {n_rows} rows")
+    try:
+        rows = np.fromiter(mapping.values(), dtype=np.int64, count=len(mapping))
+    except (TypeError, ValueError):
+        raise CorruptBundle(f"{label} mapping values must be integer row numbers") from None
+    if rows.size and (rows.min() < 0 or rows.max() >= n_rows or np.unique(rows).size != n_rows):
+        raise CorruptBundle(f"{label} mapping rows are not a permutation of 0..{n_rows - 1}")
+    keys = id_array(list(mapping.keys()))
+    ids = np.empty(n_rows, dtype=keys.dtype)
+    ids[rows] = keys
+    return ids
+
+
+def id_column(values):
+    """Spell a DataFrame id column as text the way ``id_array`` does (no trailing ``.0``)."""
+    import pandas as pd
+
+    series = pd.Series(values)
+    if pd.api.types.is_float_dtype(series) and series.notna().all():
+        if (series == series.round()).all():
+            series = series.astype(np.int64)
+    return series.astype(str).to_numpy(dtype=str)
+
+
+def factors(value, label):
+    """Return a float32 factor matrix, refusing anything that is not a 2-d numeric array."""
+    if hasattr(value, "toarray"):
+        value = value.toarray()
+    if not isinstance(value, np.ndarray) or value.ndim != 2 or value.dtype.kind not in "fiu":
+        raise CorruptBundle(f"{label} must be a 2-d numeric array")
+    return np.ascontiguousarray(value, dtype=np.float32)
+
+
+def recs_csr(recs, user_ids, item_ids):
+    """Group a ``customer_id, item_id, score[, rank]`` table into CSR arrays over customers."""
+    import pandas as pd
+
+    if recs is None:
+        n = len(user_ids)
+        return np.zeros(n + 1, np.int64), np.empty(0, np.int32), np.empty(0, np.float32)
+    if not isinstance(recs, pd.DataFrame):
+        raise CorruptBundle(f"recommendations must be a DataFrame, not {type(recs).__name__}")
+    missing = {"customer_id", "item_id", "score"} - set(recs.columns)
+    if missing:
+        raise CorruptBundle(f"recommendations lack columns: {', '.join(sorted(missing))}")
+    user_rows = pd.Index(user_ids).get_indexer(id_column(recs["customer_id"]))
+    item_rows = pd.Index(item_ids).get_indexer(id_column(recs["item_id"]))
+    for rows, column, label in ((user_rows, "customer_id", "customers"), (item_rows, "item_id", "items")):
+        unknown = rows < 0
+        if unknown.any():
+            example = recs[column].to_numpy()[unknown][0]
+            raise CorruptBundle(
+                f"recommendations name {int(unknown.sum())} {label} not in the mapping, e.g. {example!r}"
+            )
+    scores = pd.to_numeric(recs["score"], errors="coerce").to_numpy(dtype=np.float64)
+    if not np.isfinite(scores).all():
+        raise CorruptBundle("recommendations hold scores that are missing or not numbers")
+    key = recs["rank"].to_numpy(dtype=np.float64) if "rank" in recs.columns else -scores
+    return csr_from_rows(user_rows, item_rows, len(user_ids), values=scores, sort_key=key)
+
+
+def interactions_csr(matrix, n_users, n_items):
+    """Return ``(indptr, indices)`` of a users × items sparse matrix, indices sorted per row."""
+    if matrix is None:
+        return None, None
+    try:
+        matrix = matrix.tocsr()
+    except AttributeError:
+        raise CorruptBundle("interactions must be a scipy sparse matrix") from None
+    if matrix.shape != (n_users, n_items):
+        raise CorruptBundle(
+            f"interactions are {matrix.shape[0]} × {matrix.shape[1]}, expected {n_users} × {n_items}"
+        )
+    matrix.sum_duplicates()
+    matrix.sort_indices()
+    return matrix.indptr.astype(np.int64), matrix.indices.astype(np.int32)
+
+
+def cf_from_parts(
+    *,
+    customer_mapping,
+    item_mapping,
+    user_factors,
+    item_factors,
+    recs=None,
+    interactions=None,
+    item_popularity=None,
+    item_similarity=None,
+):
+    """Return the CF array set from the seed layout's parts."""
+    user_factors = factors(user_factors, "user_factors")
+    item_factors = factors(item_factors, "item_factors")
+    user_ids = ids_from_mapping(customer_mapping, user_factors.shape[0], "customer")
+    item_ids = ids_from_mapping(item_mapping, item_factors.shape[0], "item")
+    indptr, indices, scores = recs_csr(recs, user_ids, item_ids)
+    inter_indptr, inter_indices = interactions_csr(interactions, len(user_ids), len(item_ids))
+    if item_similarity is not None:
+        item_similarity = factors(item_similarity, "item_similarity")
+    if item_popularity is not None:
+        item_popularity = np.asarray(item_popularity, dtype=np.float32).reshape(-1)
+        if item_popularity.shape != (len(item_ids),):
+            raise CorruptBundle(
+                f"item_popularity has {item_popularity.size} values for {len(item_ids)} items"
+            )
+    return cf_arrays(
+        user_ids=user_ids,
+        item_ids=item_ids,
+        user_factors=user_factors,
+        item_factors=item_factors,
+        recs_indptr=indptr,
+        recs_indices=indices,
+        recs_scores=scores,
+        item_popularity=item_popularity,
+        interactions_indptr=inter_indptr,
+        interactions_indices=inter_indices,
+        item_similarity=item_similarity,
+    )
+
+
+def convert_seed_bundle(obj):
+    """Return ``("cf", arrays, metadata)`` from a loaded seed-layout dict bundle."""
+    missing = {"user_factors", "item_factors", "customer_mapping", "item_mapping"} - set(obj)
+    if missing:
+        raise IncompatibleBundle(f"seed bundle lacks: {', '.join(sorted(missing))}")
+    metadata = obj.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise CorruptBundle("seed bundle metadata is not a dict")
+    arrays = cf_from_parts(
+        customer_mapping=obj["customer_mapping"],
+        item_mapping=obj["item_mapping"],
+        user_factors=obj["user_factors"],
+        item_factors=obj["item_factors"],
+        recs=obj.get("recs_df"),
+        item_similarity=obj.get("item_similarity"),
+    )
+    return "cf", arrays, {"source_layout": "seed-bundle", "source_metadata": _jsonable(metadata)}
+
+
+def _jsonable(value):
+    """Return a JSON-safe copy of seed metadata (numpy scalars and arrays become plain values)."""
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist() if value.size <= 1000 else f"<array {value.dtype} {value.shape}>"
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)

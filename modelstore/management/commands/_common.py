@@ -1,0 +1,76 @@
+"""What the registry commands share: progress lines, summaries and error mapping."""
+
+import sys
+import time
+from contextlib import contextmanager
+
+from django.core.management.base import CommandError
+
+from modelstore.bundles import BundleError
+from modelstore.exceptions import RegistryError
+
+
+def human_bytes(size):
+    """Return a size in human units (``245.1 MB``)."""
+    if size is None:
+        return "—"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
+
+
+def summary(version, seconds=None):
+    """Return the one-line summary of a version."""
+    parts = [
+        f"{version.kind} version {version.pk} {version.label}: {version.status}",
+        human_bytes(version.size_bytes),
+        f"{version.n_users:,} users" if version.kind == "cf" else None,
+        f"{version.n_items:,} items",
+        f"{version.n_recommendations:,} recommendations",
+        f"{version.n_factors} factors",
+        version.compression or "uncompressed",
+        "active" if version.is_active else None,
+        f"{seconds:.1f} s" if seconds is not None else None,
+    ]
+    line = ", ".join(part for part in parts if part)
+    if version.error:
+        line += f" — {version.error}"
+    return line
+
+
+class Progress:
+    """Stage lines with elapsed seconds on stderr, only when it is a terminal."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.started = time.perf_counter()
+
+    @contextmanager
+    def stage(self, text):
+        begun = time.perf_counter()
+        if self.enabled:
+            self.stream.write(f"  {text}…")
+            self.stream.flush()
+        try:
+            yield
+        finally:
+            if self.enabled:
+                self.stream.write(f" {time.perf_counter() - begun:.1f} s\n")
+                self.stream.flush()
+
+    @property
+    def seconds(self):
+        return time.perf_counter() - self.started
+
+
+@contextmanager
+def command_errors():
+    """Turn bundle and registry errors into a one-line CommandError (non-zero exit)."""
+    try:
+        yield
+    except (BundleError, RegistryError, ValueError, OSError) as exc:
+        raise CommandError(str(exc)) from exc

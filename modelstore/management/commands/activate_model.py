@@ -1,0 +1,28 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from modelstore import selectors, services
+from modelstore.models import ModelVersion
+
+from ._common import command_errors, summary
+
+
+class Command(BaseCommand):
+    help = "Activate a ready model version (by id or label); every web process serves it within seconds."
+
+    def add_arguments(self, parser):
+        parser.add_argument("version", help="Version id or label.")
+
+    def handle(self, *args, version, **options):
+        try:
+            target = selectors.version_by_id_or_label(version)
+        except ModelVersion.DoesNotExist:
+            raise CommandError(f"no model version with id or label {version!r}") from None
+        except ModelVersion.MultipleObjectsReturned:
+            raise CommandError(f"label {version!r} names a CF and a CB version; use the id") from None
+        with command_errors():
+            event = services.version_activate(version=target)
+        target.refresh_from_db()
+        if event is None:
+            self.stdout.write(f"already active: {summary(target)}")
+        else:
+            self.stdout.write(f"activated {summary(target)} (was {event.from_label or 'none'})")

@@ -1,0 +1,129 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from modelstore import selectors, services, tasks
+from modelstore.bundles import parse_compression
+from modelstore.models import ModelVersion
+
+from ._common import Progress, command_errors, human_bytes, summary
+
+
+class Command(BaseCommand):
+    help = (
+        "Build CF and CB bundles from seed-layout artifact folders and register them; "
+        "with --verify alone, re-verify every registered version."
+    )
+
+    def add_arguments(self, parser):
+        only = parser.add_mutually_exclusive_group()
+        only.add_argument("--cf-only", action="store_true", help="Build only the CF bundle.")
+        only.add_argument("--cb-only", action="store_true", help="Build only the CB bundle.")
+        parser.add_argument(
+            "--cf-artifacts", metavar="DIR", help="CF folder (default HYBRIDREC_CF_ARTIFACTS)."
+        )
+        parser.add_argument(
+            "--cb-artifacts", metavar="DIR", help="CB folder (default HYBRIDREC_CB_ARTIFACTS)."
+        )
+        compression = parser.add_mutually_exclusive_group()
+        compression.add_argument(
+            "--no-compress", action="store_true", help="Uncompressed, memory-mapped (default)."
+        )
+        compression.add_argument(
+            "--compress", metavar="ALGO[:LEVEL]", help="zlib, gzip, lz4 or xz, level 1..9."
+        )
+        parser.add_argument("--label", default="", help="Label for the new version(s); the kind is appended.")
+        parser.add_argument("--notes", default="")
+        parser.add_argument("--activate", action="store_true", help="Activate each version once it is ready.")
+        parser.add_argument(
+            "--async", dest="run_async", action="store_true", help="Queue Celery tasks instead."
+        )
+        parser.add_argument(
+            "--verify",
+            action="store_true",
+            help="After building, verify (always done); alone: re-verify every version.",
+        )
+
+    def handle(self, *args, **options):
+        building = (
+            options["cf_only"] or options["cb_only"] or options["cf_artifacts"] or options["cb_artifacts"]
+        )
+        if options["verify"] and not building:
+            return self.verify_all()
+        compress = None if options["no_compress"] else options["compress"]
+        with command_errors():
+            parse_compression(compress)
+        folders = self.folders(options)
+        failed = []
+        for kind, folder in folders:
+            label = (
+                f"{options['label']}-{kind}" if options["label"] and len(folders) > 1 else options["label"]
+            )
+            if options["run_async"]:
+                self.queue(kind, folder, compress, label, options)
+                continue
+            version = self.build(kind, folder, compress, label, options)
+            if version.status != ModelVersion.Status.READY:
+                failed.append(version)
+        if failed:
+            raise CommandError("; ".join(f"{v.kind} version {v.pk} failed: {v.error}" for v in failed))
+
+    def folders(self, options):
+        wanted = ["cf"] if options["cf_only"] else ["cb"] if options["cb_only"] else ["cf", "cb"]
+        given = {"cf": options["cf_artifacts"], "cb": options["cb_artifacts"]}
+        explicit = [kind for kind in wanted if given[kind]]
+        if not options["cf_only"] and not options["cb_only"] and explicit:
+            wanted = explicit  # only the folders named on the command line
+        defaults = {"cf": settings.HYBRIDREC_CF_ARTIFACTS, "cb": settings.HYBRIDREC_CB_ARTIFACTS}
+        folders = []
+        for kind in wanted:
+            folder = given[kind] or defaults[kind]
+            if not folder:
+                raise CommandError(
+                    f"no {kind.upper()} artifacts folder: pass --{kind}-artifacts DIR or set "
+                    f"HYBRIDREC_{kind.upper()}_ARTIFACTS"
+                )
+            folders.append((kind, folder))
+        return folders
+
+    def queue(self, kind, folder, compress, label, options):
+        version = services.version_start_build(kind=kind, label=label, notes=options["notes"])
+        result = tasks.build_bundle.delay(version.pk, str(folder), compress, options["activate"])
+        self.stdout.write(f"queued {kind} build of {folder} as version {version.pk} (task {result.id})")
+
+    def build(self, kind, folder, compress, label, options):
+        progress = Progress(self.stderr._out)
+        with command_errors():
+            with progress.stage(f"building {kind} bundle from {folder}"):
+                result = services.version_build(
+                    kind=kind, artifacts_path=folder, compress=compress, label=label, notes=options["notes"]
+                )
+            version = result.version
+            if version.status != ModelVersion.Status.READY:
+                with progress.stage(f"verifying {human_bytes(version.size_bytes)}"):
+                    version = services.version_verify(version=version)
+            if options["activate"] and version.status == ModelVersion.Status.READY:
+                services.version_activate(version=version)
+                version.refresh_from_db()
+        prefix = "built" if result.created else "already registered"
+        self.stdout.write(f"{prefix} {summary(version, progress.seconds)}")
+        return version
+
+    def verify_all(self):
+        versions = list(selectors.version_list().exclude(status=ModelVersion.Status.BUILDING))
+        if not versions:
+            self.stdout.write("no model versions registered")
+            return
+        self.stdout.write(f"{'id':>4}  {'kind':4}  {'label':32}  {'status':7}  detail")
+        failed = 0
+        for version in versions:
+            version = services.version_verify(version=version)
+            ok = version.status == ModelVersion.Status.READY
+            failed += not ok
+            detail = "" if ok else version.error
+            self.stdout.write(
+                f"{version.pk:>4}  {version.kind:4}  {version.label[:32]:32}  "
+                f"{'ok' if ok else 'FAILED':7}  {detail}"
+            )
+        self.stdout.write(f"verified {len(versions)} versions: {len(versions) - failed} ok, {failed} failed")
+        if failed:
+            raise CommandError(f"{failed} version(s) failed verification")

@@ -1,0 +1,46 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from modelstore import services
+from modelstore.models import ModelVersion
+
+from ._common import Progress, command_errors, summary
+
+
+class Command(BaseCommand):
+    help = "Register an existing bundle file (native or seed layout, plain or compressed) and verify it."
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", help="The bundle file.")
+        parser.add_argument(
+            "--kind", choices=ModelVersion.Kind.values, help="Refuse the file unless it is this kind."
+        )
+        parser.add_argument(
+            "--label", default="", help="Label for the new version (default: kind, time, hash)."
+        )
+        parser.add_argument("--notes", default="")
+        parser.add_argument(
+            "--compress",
+            metavar="ALGO[:LEVEL]",
+            default=None,
+            help="Store re-written with this compression (none, zlib, gzip, lz4, xz).",
+        )
+        parser.add_argument("--activate", action="store_true", help="Activate the version once it is ready.")
+
+    def handle(self, *args, path, kind, label, notes, compress, activate, **options):
+        progress = Progress(self.stderr._out)
+        with command_errors():
+            with progress.stage(f"reading {path}"):
+                result = services.version_register(
+                    path=path, kind=kind, label=label, notes=notes, compress=compress
+                )
+            version = result.version
+            if version.status != ModelVersion.Status.READY:
+                with progress.stage("verifying"):
+                    version = services.version_verify(version=version)
+            if version.status != ModelVersion.Status.READY:
+                raise CommandError(f"version {version.pk} failed verification: {version.error}")
+            if activate:
+                services.version_activate(version=version)
+                version.refresh_from_db()
+        prefix = "registered" if result.created else "already registered"
+        self.stdout.write(f"{prefix} {summary(version, progress.seconds)}")

@@ -1,0 +1,71 @@
+"""Reads of the registry."""
+
+from .models import ActivationEvent, ModelVersion
+
+
+def active_version(kind):
+    """Return the active version of a kind, or None."""
+    return ModelVersion.objects.filter(kind=kind, is_active=True).first()
+
+
+def active_versions_signature():
+    """Return ``{kind: (id, sha256)}`` of the active versions: one cheap query."""
+    rows = ModelVersion.objects.filter(is_active=True).values_list("kind", "id", "sha256")
+    return {kind: (pk, sha256) for kind, pk, sha256 in rows}
+
+
+def version_list(*, kind=None):
+    """Return versions newest first, optionally of one kind."""
+    versions = ModelVersion.objects.select_related("created_by", "activated_by")
+    return versions.filter(kind=kind) if kind else versions
+
+
+def version_by_id_or_label(value):
+    """Return the version with this id or label; raise ModelVersion.DoesNotExist or MultipleObjectsReturned."""
+    text = str(value)
+    if text.isdigit():
+        found = ModelVersion.objects.filter(pk=int(text)).first()
+        if found is not None:
+            return found
+    return ModelVersion.objects.get(label=text)
+
+
+def version_as_dict(version):
+    """Return the public description of a version (``list_models --json`` and the API)."""
+    return {
+        "id": version.pk,
+        "label": version.label,
+        "kind": version.kind,
+        "status": version.status,
+        "is_active": version.is_active,
+        "sha256": version.sha256,
+        "uploaded_sha256": version.uploaded_sha256,
+        "content_sha256": version.content_sha256,
+        "size_bytes": version.size_bytes,
+        "compression": version.compression or None,
+        "format_version": version.format_version,
+        "source_layout": version.source_layout,
+        "n_users": version.n_users,
+        "n_items": version.n_items,
+        "n_recommendations": version.n_recommendations,
+        "n_factors": version.n_factors,
+        "libraries": {
+            "joblib": version.joblib_version,
+            "numpy": version.numpy_version,
+            "pandas": version.pandas_version,
+        },
+        "metrics": version.metrics,
+        "error": version.error,
+        "notes": version.notes,
+        "created_at": version.created_at.isoformat() if version.created_at else None,
+        "created_by": version.created_by.get_username() if version.created_by_id else None,
+        "verified_at": version.verified_at.isoformat() if version.verified_at else None,
+        "activated_at": version.activated_at.isoformat() if version.activated_at else None,
+        "activated_by": version.activated_by.get_username() if version.activated_by_id else None,
+    }
+
+
+def activation_history(kind=None):
+    """Return audit rows newest first."""
+    events = ActivationEvent.objects.select_related("user")
+    return events.filter(kind=kind) if kind else events

@@ -1,0 +1,359 @@
+"""The registry's rules. Admin, API, Celery tasks and commands all call these functions."""
+
+import hashlib
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import storage
+from .bundles import (
+    BundleError,
+    IncompatibleBundle,
+    content_hash,
+    file_sha256,
+    load_any,
+    open_bundle,
+    parse_compression,
+    read_artifacts,
+    verify_arrays,
+    verify_bundle,
+    write_bundle,
+)
+from .exceptions import NothingToRollBack, RegistryError, VersionIsActive, VersionNotReady
+from .models import ActivationEvent, ModelVersion
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Registered:
+    """What a registration did: the version, and whether it is a new row."""
+
+    version: ModelVersion
+    created: bool
+    seconds: float = 0.0
+
+
+def _default_label(kind, content_sha256):
+    return f"{kind}-{timezone.now():%Y%m%d-%H%M%S}-{content_sha256[:6]}"
+
+
+def _fields_from_metadata(metadata):
+    counts = metadata.get("counts", {})
+    libraries = metadata.get("libraries", {})
+    return {
+        "n_users": counts.get("n_users", 0),
+        "n_items": counts.get("n_items", 0),
+        "n_recommendations": counts.get("n_recommendations", 0),
+        "n_factors": counts.get("n_factors", 0),
+        "joblib_version": libraries.get("joblib") or "",
+        "numpy_version": libraries.get("numpy") or "",
+        "pandas_version": libraries.get("pandas") or "",
+    }
+
+
+def _existing(kind, content_sha256):
+    return ModelVersion.objects.filter(kind=kind, content_sha256=content_sha256).first()
+
+
+def _register_loaded(loaded, *, source_path, uploaded_sha256, label, notes, user, compress, version=None):
+    """Store a loaded array set as a bundle and record (or reuse) its registry row."""
+    verify_arrays(loaded.kind, loaded.arrays)
+    digest = content_hash(loaded.arrays)
+    existing = _existing(loaded.kind, digest)
+    if existing is not None:
+        if version is not None and version.pk != existing.pk:
+            version.delete()
+        return Registered(existing, created=False)
+    if (
+        label
+        and ModelVersion.objects.filter(kind=loaded.kind, label=label)
+        .exclude(pk=getattr(version, "pk", None))
+        .exists()
+    ):
+        raise RegistryError(f"a {loaded.kind} version labelled {label!r} already exists")
+
+    staged = storage.staging_file()
+    try:
+        keep_file_as_is = loaded.layout == "native" and compress is None and source_path is not None
+        if keep_file_as_is:
+            shutil.copyfile(source_path, staged)
+            sha256 = uploaded_sha256 or file_sha256(staged)
+            metadata, compression = loaded.metadata, loaded.compression
+        else:
+            metadata = {k: v for k, v in loaded.metadata.items() if k not in ("counts", "content_sha256")}
+            written = write_bundle(
+                staged, kind=loaded.kind, arrays=loaded.arrays, metadata=metadata, compress=compress
+            )
+            sha256, metadata, compression = written.sha256, written.metadata, written.compression
+        name = storage.store(staged, sha256)
+    finally:
+        staged.unlink(missing_ok=True)
+
+    fields = {
+        "kind": loaded.kind,
+        "label": label or _default_label(loaded.kind, digest),
+        "notes": notes,
+        "file": name,
+        "sha256": sha256,
+        "uploaded_sha256": uploaded_sha256 or sha256,
+        "content_sha256": digest,
+        "size_bytes": storage.default_storage.size(name),
+        "compression": compression or "",
+        "format_version": 1,
+        "source_layout": loaded.layout,
+        "metadata": metadata,
+        "status": ModelVersion.Status.PENDING,
+        "error": "",
+        **_fields_from_metadata(metadata),
+    }
+    try:
+        with transaction.atomic():
+            if version is None:
+                version = ModelVersion.objects.create(created_by=user, **fields)
+            else:
+                for key, value in fields.items():
+                    setattr(version, key, value)
+                version.save()
+    except IntegrityError:
+        # Another worker registered the same content a moment ago: same content, same row.
+        existing = _existing(loaded.kind, digest)
+        if existing is None:
+            raise
+        return Registered(existing, created=False)
+    return Registered(version, created=True)
+
+
+def version_register(*, path, kind=None, label="", notes="", user=None, compress=None, uploaded_sha256=None):
+    """Register a bundle file (native or seed layout, plain or compressed) as a pending version.
+
+    The file is read through the allow-list unpickler; a seed-layout bundle is converted to the
+    array layout. Registering content that is already registered returns the existing version.
+    """
+    started = time.perf_counter()
+    loaded = load_any(path)
+    if kind and kind != loaded.kind:
+        raise IncompatibleBundle(f"{Path(path).name} holds a {loaded.kind} bundle, not {kind}")
+    uploaded_sha256 = uploaded_sha256 or file_sha256(path)
+    result = _register_loaded(
+        loaded,
+        source_path=path,
+        uploaded_sha256=uploaded_sha256,
+        label=label,
+        notes=notes,
+        user=user,
+        compress=compress,
+    )
+    return Registered(result.version, result.created, time.perf_counter() - started)
+
+
+def version_start_build(*, kind, label="", notes="", user=None):
+    """Create the row of a version that a task is about to build (status ``building``)."""
+    if kind not in ModelVersion.Kind.values:
+        raise RegistryError(f"kind {kind!r} is not one of {', '.join(ModelVersion.Kind.values)}")
+    placeholder = label or f"{kind}-building-{timezone.now():%Y%m%d-%H%M%S-%f}"
+    return ModelVersion.objects.create(
+        kind=kind, label=placeholder, notes=notes, created_by=user, status=ModelVersion.Status.BUILDING
+    )
+
+
+def version_build(*, kind, artifacts_path, compress=None, label="", notes="", user=None, version=None):
+    """Build a bundle from a seed-layout artifacts folder and register it (status ``pending``).
+
+    ``version`` is a row made by ``version_start_build``; a failure is recorded on it.
+    """
+    started = time.perf_counter()
+    try:
+        loaded = read_artifacts(artifacts_path, kind)
+        result = _register_loaded(
+            loaded,
+            source_path=None,
+            uploaded_sha256="",
+            label=label or _label_of(version),
+            notes=notes,
+            user=user,
+            compress=compress,
+            version=version,
+        )
+    except (BundleError, RegistryError, OSError) as exc:
+        if version is not None:
+            _fail(version, exc)
+        raise
+    return Registered(result.version, result.created, time.perf_counter() - started)
+
+
+def _label_of(version):
+    if version is None or version.label.startswith(f"{version.kind}-building-"):
+        return ""
+    return version.label
+
+
+def _fail(version, exc):
+    version.status = ModelVersion.Status.FAILED
+    version.error = str(exc)
+    version.save(update_fields=["status", "error"])
+
+
+def version_verify(*, version):
+    """Verify a stored bundle deeply and mark it ``ready`` or ``failed`` (with the reason).
+
+    Checks the file's sha256 against the registry, the structure, dtypes and shapes, that ids
+    are unique and factors finite, that recommendations name known items, and the content hash.
+    """
+    ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.VERIFYING, error="")
+    version.refresh_from_db()
+    try:
+        if not version.file:
+            raise IncompatibleBundle("version has no stored file")
+        path = storage.local_path(version.file.name, version.sha256)
+        bundle = open_bundle(path, expected_sha256=version.sha256)
+        if bundle.kind != version.kind:
+            raise IncompatibleBundle(f"file holds a {bundle.kind} bundle, registered as {version.kind}")
+        counts = verify_bundle(bundle)
+        if version.content_sha256 and bundle.metadata.get("content_sha256") != version.content_sha256:
+            raise IncompatibleBundle("file content differs from the content registered for this version")
+    except (BundleError, OSError) as exc:
+        _fail(version, exc)
+        return version
+    version.status = ModelVersion.Status.READY
+    version.verified_at = timezone.now()
+    version.error = ""
+    for key, value in counts.items():
+        setattr(version, key, value)
+    version.save(update_fields=["status", "verified_at", "error", *counts])
+    return version
+
+
+@transaction.atomic
+def version_activate(*, version, user=None, action=ActivationEvent.Action.ACTIVATE):
+    """Make a ready version the active one of its kind, in one transaction, with an audit row."""
+    rows = list(ModelVersion.objects.select_for_update().filter(kind=version.kind).order_by("pk"))
+    target = next((row for row in rows if row.pk == version.pk), None)
+    if target is None:
+        raise RegistryError(f"version {version.pk} no longer exists")
+    if target.status != ModelVersion.Status.READY:
+        raise VersionNotReady(
+            f"version {target.label} is {target.status}; only a ready version can be activated"
+        )
+    current = next((row for row in rows if row.is_active), None)
+    if current is not None and current.pk == target.pk:
+        return None
+    if current is not None:
+        ModelVersion.objects.filter(pk=current.pk).update(is_active=False)
+    now = timezone.now()
+    ModelVersion.objects.filter(pk=target.pk).update(is_active=True, activated_at=now, activated_by=user)
+    version.refresh_from_db()
+    return ActivationEvent.objects.create(
+        kind=target.kind,
+        action=action,
+        from_version=current,
+        to_version=target,
+        from_label=current.label if current else "",
+        to_label=target.label,
+        user=user,
+    )
+
+
+def rollback_target(kind):
+    """Return the version that was active before the current one, or None."""
+    current = ModelVersion.objects.filter(kind=kind, is_active=True).first()
+    if current is None:
+        return None
+    events = ActivationEvent.objects.filter(
+        kind=kind, action=ActivationEvent.Action.ACTIVATE, to_version=current, from_version__isnull=False
+    )
+    event = events.select_related("from_version").first()
+    return event.from_version if event else None
+
+
+def version_rollback(*, kind, user=None):
+    """Re-activate the version that was active before the current one of this kind."""
+    target = rollback_target(kind)
+    if target is None:
+        raise NothingToRollBack(f"no earlier {kind} version to roll back to")
+    if target.status != ModelVersion.Status.READY:
+        raise VersionNotReady(f"the previous {kind} version {target.label} is {target.status}")
+    return version_activate(version=target, user=user, action=ActivationEvent.Action.ROLLBACK)
+
+
+def version_delete(*, version):
+    """Delete a version that is not active; its file goes only when no other row uses it."""
+    with transaction.atomic():
+        version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        if version.is_active:
+            raise VersionIsActive(f"version {version.label} is active; activate another one first")
+        name = version.file.name
+        version.delete()
+        still_used = bool(name) and ModelVersion.objects.filter(file=name).exists()
+    if name and not still_used:
+        storage.remove(name)
+
+
+def version_upload(*, uploaded_file, kind=None, label="", notes="", user=None):
+    """Register an uploaded file: stream it to a staging file while hashing, then register.
+
+    Refused files (too large, unsafe, corrupt, wrong kind) leave no file and no row behind.
+    The caller queues verification (``version_queue_verify``).
+    """
+    limit = settings.HYBRIDREC_MAX_UPLOAD_BYTES
+    if uploaded_file.size is not None and uploaded_file.size > limit:
+        raise RegistryError(
+            f"the file is {uploaded_file.size:,} bytes, over the upload limit of {limit:,} bytes "
+            "(HYBRIDREC_MAX_UPLOAD_BYTES)"
+        )
+    staged = storage.staging_file(suffix=".upload")
+    try:
+        digest = hashlib.sha256()
+        written = 0
+        with open(staged, "wb") as out:
+            for chunk in uploaded_file.chunks():
+                written += len(chunk)
+                if written > limit:
+                    raise RegistryError(
+                        f"the file is over the upload limit of {limit:,} bytes (HYBRIDREC_MAX_UPLOAD_BYTES)"
+                    )
+                digest.update(chunk)
+                out.write(chunk)
+        if written == 0:
+            raise IncompatibleBundle("the uploaded file is empty")
+        return version_register(
+            path=staged,
+            kind=kind or None,
+            label=label,
+            notes=notes,
+            user=user,
+            uploaded_sha256=digest.hexdigest(),
+        )
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def version_queue_verify(*, version, activate=False, user=None):
+    """Queue verification of a version once the current transaction commits."""
+    from .tasks import verify_bundle
+
+    user_id = getattr(user, "pk", None)
+    transaction.on_commit(lambda: verify_bundle.delay(version.pk, activate=activate, user_id=user_id))
+
+
+def version_queue_build(
+    *, kind, artifacts_path, compress=None, label="", notes="", activate=False, user=None
+):
+    """Create a ``building`` row and queue its build once the current transaction commits."""
+    from .tasks import build_bundle
+
+    parse_compression(compress)
+    version = version_start_build(kind=kind, label=label, notes=notes, user=user)
+    user_id = getattr(user, "pk", None)
+    transaction.on_commit(
+        lambda: build_bundle.delay(
+            version.pk, str(artifacts_path), compress, activate=activate, user_id=user_id
+        )
+    )
+    return version

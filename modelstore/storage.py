@@ -1,0 +1,89 @@
+"""Where bundle files live: Django's storage API, with a local copy for memory-mapping."""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage, default_storage
+
+from .bundles import CorruptBundle, file_sha256
+
+BUNDLE_DIR = "bundles"
+
+
+def _is_local(storage):
+    return isinstance(storage, FileSystemStorage)
+
+
+def staging_dir():
+    """Return a folder for temporary bundle files, on the storage's disk when it is local."""
+    folder = (
+        Path(default_storage.path(BUNDLE_DIR)) if _is_local(default_storage) else Path(tempfile.gettempdir())
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def staging_file(suffix=".joblib"):
+    """Return a new, empty temporary file path in ``staging_dir()`` (the caller removes it)."""
+    handle, name = tempfile.mkstemp(prefix=".staging-", suffix=suffix + ".tmp", dir=staging_dir())
+    os.close(handle)
+    return Path(name)
+
+
+def bundle_name(sha256):
+    """Return the storage name of a bundle: named by the sha256 of its content."""
+    return f"{BUNDLE_DIR}/{sha256}.joblib"
+
+
+def store(local_path, sha256):
+    """Move a finished local file into storage under its hash name; return the name.
+
+    A file already stored under that name is the same content: the new copy is dropped.
+    """
+    name = bundle_name(sha256)
+    local_path = Path(local_path)
+    if default_storage.exists(name):
+        local_path.unlink(missing_ok=True)
+        return name
+    if _is_local(default_storage):
+        target = Path(default_storage.path(name))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(local_path, target)  # same disk: atomic, never a half file under the name
+        return name
+    with open(local_path, "rb") as handle:
+        saved = default_storage.save(name, File(handle, name=Path(name).name))
+    local_path.unlink(missing_ok=True)
+    return saved
+
+
+def remove(name):
+    """Delete a stored file if it exists."""
+    if name and default_storage.exists(name):
+        default_storage.delete(name)
+
+
+def local_path(name, sha256):
+    """Return a local path to a stored bundle, copying it once into the local cache folder.
+
+    Local storage serves the file where it is. Remote storage is copied into
+    ``HYBRIDREC_BUNDLE_CACHE_DIR/<sha256>.joblib`` and hashed once on the way in.
+    """
+    if _is_local(default_storage):
+        return Path(default_storage.path(name))
+    cache_dir = Path(settings.HYBRIDREC_BUNDLE_CACHE_DIR)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    target = cache_dir / f"{sha256}.joblib"
+    if target.is_file():
+        return target
+    handle, temporary = tempfile.mkstemp(prefix=f".{sha256}.", suffix=".tmp", dir=cache_dir)
+    with os.fdopen(handle, "wb") as out, default_storage.open(name, "rb") as source:
+        shutil.copyfileobj(source, out, 8 * 1024 * 1024)
+    if file_sha256(temporary) != sha256:
+        Path(temporary).unlink(missing_ok=True)
+        raise CorruptBundle(f"stored file {name} does not have the registered sha256")
+    os.replace(temporary, target)
+    return target

@@ -1,0 +1,72 @@
+"""Fixtures shared by the whole suite."""
+
+import os
+
+import pytest
+
+from tests import factories
+
+# On CI the real services must be there: tests that need them fail instead of skipping.
+REQUIRE_SERVICES = os.environ.get("HYBRIDREC_REQUIRE_SERVICES") == "1"
+
+
+def skip_or_fail(reason):
+    """Skip a test whose service is missing, or fail it when the services are required."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (HYBRIDREC_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_media(settings, tmp_path):
+    """Give every test its own MEDIA_ROOT, bundle cache and artifact root."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.HYBRIDREC_BUNDLE_CACHE_DIR = tmp_path / "media" / "cache"
+    settings.HYBRIDREC_ARTIFACT_ROOTS = [tmp_path / "artifacts"]
+    settings.HYBRIDREC_CF_ARTIFACTS = None
+    settings.HYBRIDREC_CB_ARTIFACTS = None
+    (tmp_path / "artifacts").mkdir()
+
+
+@pytest.fixture
+def media_files(settings):
+    """Return a function listing every file under MEDIA_ROOT (relative paths)."""
+
+    def files():
+        root = settings.MEDIA_ROOT
+        if not root.exists():
+            return []
+        return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+    return files
+
+
+@pytest.fixture
+def cf_folder(tmp_path):
+    return factories.write_cf_folder(tmp_path / "artifacts" / "run1" / "cf")
+
+
+@pytest.fixture
+def cb_folder(tmp_path):
+    return factories.write_cb_folder(tmp_path / "artifacts" / "run1" / "cb")
+
+
+@pytest.fixture
+def register(tmp_path):
+    """Register, verify and optionally activate a native bundle built from an array set."""
+    from modelstore import services
+    from modelstore.bundles import write_bundle
+
+    counter = iter(range(10_000))
+
+    def register(kind, arrays, *, activate=False, label="", user=None, compress=None):
+        path = tmp_path / f"upload-{next(counter)}.joblib"
+        write_bundle(path, kind=kind, arrays=arrays, compress=compress)
+        version = services.version_register(path=path, label=label, user=user).version
+        version = services.version_verify(version=version)
+        if activate:
+            services.version_activate(version=version, user=user)
+            version.refresh_from_db()
+        return version
+
+    return register
