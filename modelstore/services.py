@@ -357,3 +357,10 @@ def version_queue_build(
         )
     )
     return version
+
+
+def version_record_metrics(*, version, metrics):
+    """Store offline evaluation results on a version (replacing earlier ones)."""
+    ModelVersion.objects.filter(pk=version.pk).update(metrics=metrics)
+    version.metrics = metrics
+    return version
