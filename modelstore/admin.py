@@ -1,0 +1,424 @@
+"""Admin for the registry: upload, build, verify, activate, roll back and audit model versions.
+
+The admin declares; the pages of its own live in ``admin_views``, validation in ``forms``
+and every change goes through ``services``.
+"""
+
+import json
+
+from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
+from django.contrib.admin.utils import unquote
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.views.decorators.csrf import csrf_exempt
+
+from . import admin_views, services
+from .exceptions import VersionIsActive
+from .forms import ModelVersionForm
+from .management.commands._common import human_bytes
+from .models import ActivationEvent, ModelVersion
+from .upload import limited_upload_handlers
+
+READ_ONLY_FIELDS = (
+    "kind",
+    "status_badge",
+    "active_badge",
+    "error_text",
+    "download_link",
+    "size",
+    "compression_display",
+    "format_version",
+    "source_layout",
+    "sha256",
+    "uploaded_sha256",
+    "content_sha256",
+    "n_users",
+    "n_items",
+    "n_recommendations",
+    "n_factors",
+    "joblib_version",
+    "numpy_version",
+    "pandas_version",
+    "created_at",
+    "created_by",
+    "verified_at",
+    "activated",
+    "metrics_table",
+    "metrics_json",
+    "metadata_json",
+)
+
+
+def _count(value):
+    return f"{value:,}" if value else "—"
+
+
+def _short_datetime(value):
+    if not value:
+        return "—"
+    return format_html('<span class="hr-when">{}</span>', date_format(timezone.localtime(value), "Y-m-d H:i"))
+
+
+def _pretty_json(value):
+    return format_html(
+        '<pre class="hr-json">{}</pre>', json.dumps(value, indent=2, sort_keys=True, default=str)
+    )
+
+
+class ActiveFilter(admin.SimpleListFilter):
+    """Filter on ``is_active``, titled for people."""
+
+    title = "active"
+    parameter_name = "active"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Active"), ("no", "Not active")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(is_active=self.value() == "yes")
+        return queryset
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    form = ModelVersionForm
+    list_display = (
+        "label",
+        "kind_code",
+        "state",
+        "size_and_compression",
+        "counts",
+        "factors",
+        "ndcg",
+        "created_and_activated",
+    )
+    list_filter = ("kind", "status", ActiveFilter)
+    search_fields = ("label", "^sha256", "notes")
+    ordering = ("-created_at", "-id")
+    list_select_related = ("activated_by",)
+    list_per_page = 50
+    actions = ("verify_selected", "activate_selected", "delete_selected")
+    fieldsets = (
+        (None, {"fields": ("label", "notes")}),
+        ("State", {"fields": ("kind", "status_badge", "active_badge", "error_text", "activated")}),
+        (
+            "File",
+            {
+                "fields": (
+                    "download_link",
+                    "size",
+                    "compression_display",
+                    "format_version",
+                    "source_layout",
+                    "sha256",
+                    "uploaded_sha256",
+                    "content_sha256",
+                )
+            },
+        ),
+        ("Counts", {"fields": ("n_users", "n_items", "n_recommendations", "n_factors")}),
+        ("Libraries", {"fields": ("joblib_version", "numpy_version", "pandas_version")}),
+        ("History", {"fields": ("created_at", "created_by", "verified_at")}),
+        ("Offline metrics", {"fields": ("metrics_table", "metrics_json")}),
+        ("Metadata", {"classes": ("collapse",), "fields": ("metadata_json",)}),
+    )
+    readonly_fields = READ_ONLY_FIELDS
+
+    class Media:
+        css = {"all": ("modelstore/admin.css",)}
+
+    # --- permissions -------------------------------------------------------------------------
+
+    def has_activate_permission(self, request):
+        """Return True if the user may activate and roll back versions."""
+        return request.user.has_perm(f"{self.opts.app_label}.activate_modelversion")
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_active:
+            return False  # hides the delete link; delete_view explains the refusal
+        return super().has_delete_permission(request, obj)
+
+    # --- list columns ------------------------------------------------------------------------
+
+    @admin.display(description="Kind", ordering="kind")
+    def kind_code(self, obj):
+        return format_html('<span title="{}">{}</span>', obj.get_kind_display(), obj.kind.upper())
+
+    @staticmethod
+    def _status_badge(obj):
+        return format_html(
+            '<span class="hr-status hr-status-{}">{}</span>', obj.status, obj.get_status_display()
+        )
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        return self._status_badge(obj)
+
+    @admin.display(description="Status", ordering="status")
+    def state(self, obj):
+        """Status badge, the active badge and, for a failed version, the reason."""
+        badges = format_html("{} {}", self._status_badge(obj), self.active_badge(obj))
+        if obj.error:
+            error = obj.error if len(obj.error) <= 240 else obj.error[:239] + "…"
+            return format_html('{}<div class="hr-error" title="{}">{}</div>', badges, obj.error, error)
+        return badges
+
+    @admin.display(description="Size", ordering="size_bytes")
+    def size_and_compression(self, obj):
+        if obj.size_bytes is None:
+            return "—"
+        return format_html(
+            '{}<div class="hr-muted">{}</div>', human_bytes(obj.size_bytes), obj.compression or "plain"
+        )
+
+    @admin.display(description="Active", ordering="is_active", empty_value="")
+    def active_badge(self, obj):
+        return mark_safe('<span class="hr-badge-active">active</span>') if obj.is_active else ""
+
+    @admin.display(description="Size", ordering="size_bytes")
+    def size(self, obj):
+        return human_bytes(obj.size_bytes)
+
+    @admin.display(description="Users / items / recs")
+    def counts(self, obj):
+        return " / ".join(_count(n) for n in (obj.n_users, obj.n_items, obj.n_recommendations))
+
+    @admin.display(description="Factors", ordering="n_factors")
+    def factors(self, obj):
+        return _count(obj.n_factors)
+
+    @admin.display(description="Created", ordering="created_at")
+    def created_and_activated(self, obj):
+        if obj.activated_at is None:
+            return _short_datetime(obj.created_at)
+        return format_html(
+            '{}<div class="hr-muted">activated {} by {}</div>',
+            _short_datetime(obj.created_at),
+            _short_datetime(obj.activated_at),
+            obj.activated_by.get_username() if obj.activated_by_id else "—",
+        )
+
+    @admin.display(description="Compression", ordering="compression")
+    def compression_display(self, obj):
+        return obj.compression or "none"
+
+    @admin.display(description="NDCG")
+    def ndcg(self, obj):
+        headline = admin_views.headline_ndcg(obj)
+        if headline is None:
+            return "—"
+        value, k, strategy = headline
+        return format_html('<span title="{} strategy, k = {}">{}</span>', strategy, k or "?", f"{value:.4f}")
+
+    @admin.display(description="Activated", ordering="activated_at")
+    def activated(self, obj):
+        if obj.activated_at is None:
+            return "—"
+        who = obj.activated_by.get_username() if obj.activated_by_id else "—"
+        return format_html('{}<div class="hr-muted">by {}</div>', _short_datetime(obj.activated_at), who)
+
+    # --- version page ------------------------------------------------------------------------
+
+    @admin.display(description="Error")
+    def error_text(self, obj):
+        return format_html('<pre class="hr-error-text">{}</pre>', obj.error) if obj.error else "—"
+
+    @admin.display(description="File")
+    def download_link(self, obj):
+        if not obj.file:
+            return "—"
+        url = reverse(
+            "admin:modelstore_modelversion_download", args=[obj.pk], current_app=self.admin_site.name
+        )
+        return format_html('<a href="{}">Download</a> <span class="hr-muted">{}</span>', url, obj.file.name)
+
+    @admin.display(description="Metrics")
+    def metrics_table(self, obj):
+        return admin_views.metrics_table_html(obj.metrics) or "—"
+
+    @admin.display(description="Metrics (JSON)")
+    def metrics_json(self, obj):
+        return _pretty_json(obj.metrics) if obj.metrics else "—"
+
+    @admin.display(description="Metadata")
+    def metadata_json(self, obj):
+        return _pretty_json(obj.metadata) if obj.metadata else "—"
+
+    def save_model(self, request, obj, form, change):
+        # Only what the form edits: a task may be changing the status at the same moment.
+        obj.save(update_fields=["label", "notes"])
+
+    # --- actions ---------------------------------------------------------------------------
+
+    @admin.action(description="Verify the selected versions", permissions=["change"])
+    def verify_selected(self, request, queryset):
+        queued, skipped = [], []
+        for version in queryset:
+            if not version.file:
+                skipped.append(version.label)
+                continue
+            services.version_queue_verify(version=version, user=request.user)
+            queued.append(version.label)
+        if queued:
+            self.message_user(request, f"Verification queued for {', '.join(queued)}.", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"Not verified (no file yet): {', '.join(skipped)}.", messages.WARNING)
+
+    @admin.action(description="Activate the selected version…", permissions=["activate"])
+    def activate_selected(self, request, queryset):
+        versions = list(queryset[:2])
+        if len(versions) != 1:
+            self.message_user(request, "Select exactly one version to activate.", messages.WARNING)
+            return None
+        url = reverse(
+            "admin:modelstore_modelversion_activate", args=[versions[0].pk], current_app=self.admin_site.name
+        )
+        return HttpResponseRedirect(url)
+
+    @admin.action(description="Delete the selected versions", permissions=["delete"])
+    def delete_selected(self, request, queryset):
+        active = [version.label for version in queryset if version.is_active]
+        if active:
+            self.message_user(
+                request,
+                f"Nothing was deleted: {', '.join(active)} {'is' if len(active) == 1 else 'are'} active. "
+                "Activate another version first.",
+                messages.ERROR,
+            )
+            return None
+        return django_delete_selected(self, request, queryset)
+
+    def delete_queryset(self, request, queryset):
+        for version in queryset:
+            self.delete_model(request, version)
+
+    def delete_model(self, request, obj):
+        try:
+            services.version_delete(version=obj)
+        except VersionIsActive as exc:
+            self.message_user(request, f"Not deleted: {exc}.", messages.ERROR)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        if obj is not None and obj.is_active and super().has_delete_permission(request, obj):
+            self.message_user(
+                request,
+                f"“{obj.label}” is the active {obj.kind} version and cannot be deleted. "
+                "Activate another version first.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(
+                reverse(
+                    "admin:modelstore_modelversion_change", args=[obj.pk], current_app=self.admin_site.name
+                )
+            )
+        return super().delete_view(request, object_id, extra_context)
+
+    # --- pages -----------------------------------------------------------------------------
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            "refresh_seconds": admin_views.REFRESH_SECONDS if admin_views.any_version_busy() else None,
+            "rollbacks": admin_views.rollback_choices(self, request),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        extra_context = dict(extra_context or {})
+        if obj is not None:
+            busy = obj.status in admin_views.BUSY_STATUSES
+            extra_context["refresh_seconds"] = admin_views.REFRESH_SECONDS if busy else None
+            extra_context["show_save_and_add_another"] = False  # "add" is an upload, not a copy
+            extra_context["can_activate"] = (
+                self.has_activate_permission(request)
+                and obj.status == ModelVersion.Status.READY
+                and not obj.is_active
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return admin_views.upload_view(self, request)
+
+    def build_view(self, request):
+        return admin_views.build_view(self, request)
+
+    def activate_view(self, request, object_id):
+        return admin_views.activate_view(self, request, object_id)
+
+    def rollback_view(self, request, kind):
+        return admin_views.rollback_view(self, request, kind)
+
+    def download_view(self, request, object_id):
+        return admin_views.download_view(self, request, object_id)
+
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        wrap = self.admin_site.admin_view
+        protected_upload = wrap(self.add_view)
+
+        @csrf_exempt  # the CSRF check runs in protected_upload, after the handlers are set
+        def upload(request):
+            request.upload_handlers = limited_upload_handlers(request)
+            return protected_upload(request)
+
+        own = [
+            path("add/", upload, name=f"{prefix}_add"),
+            path("build/", wrap(self.build_view), name=f"{prefix}_build"),
+            path("rollback/<str:kind>/", wrap(self.rollback_view), name=f"{prefix}_rollback"),
+            path("<path:object_id>/activate/", wrap(self.activate_view), name=f"{prefix}_activate"),
+            path("<path:object_id>/download/", wrap(self.download_view), name=f"{prefix}_download"),
+        ]
+        default_add = f"{prefix}_add"
+        return own + [url for url in super().get_urls() if getattr(url, "name", None) != default_add]
+
+
+@admin.register(ActivationEvent)
+class ActivationEventAdmin(admin.ModelAdmin):
+    """The audit list: every activation and rollback, read-only."""
+
+    list_display = ("created_at", "kind", "action", "from_link", "to_link", "user")
+    list_filter = ("kind", "action")
+    search_fields = ("from_label", "to_label", "user__username")
+    list_select_related = ("user",)
+    ordering = ("-created_at", "-id")
+    fields = ("created_at", "kind", "action", "from_link", "to_link", "user")
+    readonly_fields = fields
+
+    def has_view_permission(self, request, obj=None):
+        # Whoever may see the versions may see how they were switched.
+        return super().has_view_permission(request, obj) or request.user.has_perm(
+            "modelstore.view_modelversion"
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def _version_link(self, version_id, label):
+        if version_id is None:
+            return label or "—"
+        url = reverse(
+            "admin:modelstore_modelversion_change", args=[version_id], current_app=self.admin_site.name
+        )
+        return format_html('<a href="{}">{}</a>', url, label)
+
+    @admin.display(description="From", ordering="from_label")
+    def from_link(self, obj):
+        return self._version_link(obj.from_version_id, obj.from_label)
+
+    @admin.display(description="To", ordering="to_label")
+    def to_link(self, obj):
+        return self._version_link(obj.to_version_id, obj.to_label)

@@ -1,0 +1,438 @@
+"""The admin's own pages for model versions: upload, build, activate (with a comparison), roll back.
+
+Each view is a door into ``modelstore.services``; ``ModelVersionAdmin.get_urls`` wires them.
+"""
+
+from dataclasses import dataclass, field
+
+from django.contrib import messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.text import get_valid_filename
+
+from . import selectors, services
+from .exceptions import RegistryError
+from .forms import BuildForm, UploadForm, artifact_roots
+from .management.commands._common import human_bytes
+from .models import ModelVersion
+from .upload import upload_refusals
+
+BUSY_STATUSES = (ModelVersion.Status.PENDING, ModelVersion.Status.BUILDING, ModelVersion.Status.VERIFYING)
+REFRESH_SECONDS = 3
+
+# Metrics where a smaller value is the better one; every other number counts as "higher is better".
+LOWER_IS_BETTER = frozenset({"fallback_share"})
+# Numbers in a strategy's metrics that describe the evaluation rather than score it.
+NOT_SCORES = frozenset({"k", "users"})
+METRIC_ORDER = ("ndcg", "map", "precision", "recall", "pooled_recall", "coverage", "fallback_share")
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+
+def metric_strategies(metrics):
+    """Return ``{strategy: {metric: value}}`` from a version's metrics.
+
+    Reads ``metrics["strategies"]`` when present, else the top-level ``{strategy: {...}}``
+    entries (the shape training writes into its metadata).
+    """
+    if not isinstance(metrics, dict):
+        return {}
+    source = metrics.get("strategies")
+    if not isinstance(source, dict):
+        source = {key: value for key, value in metrics.items() if not str(key).startswith("test")}
+    strategies = {}
+    for name, values in source.items():
+        if not isinstance(values, dict):
+            continue
+        scores = {
+            metric: float(value)
+            for metric, value in values.items()
+            if metric not in NOT_SCORES and isinstance(value, int | float) and not isinstance(value, bool)
+        }
+        if scores:
+            strategies[str(name)] = scores
+    return strategies
+
+
+def metrics_test_data(metrics):
+    """Return a description of the held-out data the metrics were measured on, or None.
+
+    Two versions' metrics are comparable when these descriptions are equal: the test file
+    (its hash when recorded, else its name) and the counts of what was evaluated.
+    """
+    if not isinstance(metrics, dict):
+        return None
+    name = None
+    for key in ("test_sha256", "test_file", "test_path", "test"):
+        value = metrics.get(key)
+        if isinstance(value, dict):
+            value = next((value[k] for k in ("sha256", "path", "file", "name") if value.get(k)), None)
+        if isinstance(value, str) and value:
+            name = value
+            break
+    if name is None:
+        return None
+    counts = [
+        f"{metrics[key]:,} {text}"
+        for key, text in (("customers", "customers"), ("relevant_items", "held-out items"))
+        if isinstance(metrics.get(key), int)
+    ]
+    return " · ".join([name, *counts])
+
+
+def headline_ndcg(version):
+    """Return ``(value, k, strategy)`` of the NDCG to show for a version, or None."""
+    strategies = metric_strategies(version.metrics)
+    for name in (version.kind, "hybrid", *sorted(strategies)):
+        if "ndcg" in strategies.get(name, {}):
+            k = version.metrics.get("k") if isinstance(version.metrics, dict) else None
+            return strategies[name]["ndcg"], k, name
+    return None
+
+
+def metric_sort_key(metric):
+    """Return a sort key putting the usual ranking metrics first, NDCG leading."""
+    return (METRIC_ORDER.index(metric) if metric in METRIC_ORDER else len(METRIC_ORDER), metric)
+
+
+def metrics_table_html(metrics):
+    """Return a version's metrics as an HTML table (strategies × metrics), or "" when there are none."""
+    strategies = metric_strategies(metrics)
+    if not strategies:
+        return ""
+    names = sorted({metric for values in strategies.values() for metric in values}, key=metric_sort_key)
+    head = format_html_join("", "<th>{}</th>", ((name,) for name in names))
+    rows = format_html_join(
+        "",
+        "<tr><th>{}</th>{}</tr>",
+        (
+            (
+                strategy,
+                format_html_join(
+                    "", "<td>{}</td>", ((f"{values[n]:.4f}" if n in values else "—",) for n in names)
+                ),
+            )
+            for strategy, values in sorted(strategies.items())
+        ),
+    )
+    k, test = metrics.get("k"), metrics_test_data(metrics)
+    caption = " · ".join(
+        part for part in (f"k = {k}" if k else "", f"test data: {test}" if test else "") if part
+    )
+    return format_html(
+        '<table class="hr-metrics"><caption>{}</caption><thead><tr><th></th>{}</tr></thead><tbody>{}</tbody></table>',
+        caption,
+        head,
+        rows,
+    )
+
+
+@dataclass
+class MetricsComparison:
+    """Candidate and active metrics side by side, when they were measured on the same data."""
+
+    comparable: bool
+    reason: str = ""
+    test_data: str = ""
+    k: int | None = None
+    rows: list = field(default_factory=list)  # (strategy, metric, candidate, active, worse)
+    worse: list = field(default_factory=list)  # "cf ndcg 0.1200 < 0.1500"
+
+
+def compare_metrics(candidate, active):
+    """Compare two versions' offline metrics; ``comparable`` only for the same test data and k."""
+    if active is None:
+        return MetricsComparison(False, "There is no active version to compare with.")
+    mine, theirs = metric_strategies(candidate.metrics), metric_strategies(active.metrics)
+    if not mine or not theirs:
+        missing = [v.label for v, m in ((candidate, mine), (active, theirs)) if not m]
+        return MetricsComparison(False, f"No offline metrics for {' and '.join(missing)}.")
+    test_mine, test_theirs = metrics_test_data(candidate.metrics), metrics_test_data(active.metrics)
+    k_mine, k_theirs = candidate.metrics.get("k"), active.metrics.get("k")
+    if test_mine is None or test_mine != test_theirs:
+        return MetricsComparison(False, "The metrics were not measured on the same test data.")
+    if k_mine != k_theirs:
+        return MetricsComparison(
+            False, f"The metrics were measured at different k ({k_mine} and {k_theirs})."
+        )
+    comparison = MetricsComparison(True, test_data=test_mine, k=k_mine)
+    for strategy in sorted(set(mine) & set(theirs)):
+        for metric in sorted(set(mine[strategy]) & set(theirs[strategy]), key=metric_sort_key):
+            new, old = mine[strategy][metric], theirs[strategy][metric]
+            worse = new > old if metric in LOWER_IS_BETTER else new < old
+            comparison.rows.append((strategy, metric, new, old, worse))
+            if worse:
+                comparison.worse.append(f"{strategy} {metric} {new:.4f} (active {old:.4f})")
+    if not comparison.rows:
+        return MetricsComparison(False, "The two versions share no strategy and metric to compare.")
+    return comparison
+
+
+# --- shared context ---------------------------------------------------------------------------
+
+
+def any_version_busy():
+    """Return True if some version is pending, being built or being verified."""
+    return ModelVersion.objects.filter(status__in=BUSY_STATUSES).exists()
+
+
+def _context(model_admin, request, title, **extra):
+    return {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": title,
+        "media": model_admin.media,
+        "has_view_permission": model_admin.has_view_permission(request),
+        **extra,
+    }
+
+
+def _changelist_url(model_admin):
+    opts = model_admin.opts
+    return reverse(
+        f"admin:{opts.app_label}_{opts.model_name}_changelist", current_app=model_admin.admin_site.name
+    )
+
+
+def _change_url(model_admin, version):
+    opts = model_admin.opts
+    return reverse(
+        f"admin:{opts.app_label}_{opts.model_name}_change",
+        args=[version.pk],
+        current_app=model_admin.admin_site.name,
+    )
+
+
+def _get_version(model_admin, request, object_id):
+    version = model_admin.get_object(request, unquote(object_id))
+    if version is None:
+        raise Http404(f"No model version with id {object_id!r}.")
+    return version
+
+
+def _when(value):
+    return date_format(timezone.localtime(value), "DATETIME_FORMAT") if value else "—"
+
+
+# --- upload and build -------------------------------------------------------------------------
+
+
+def upload_view(model_admin, request):
+    """Upload a bundle file, register it and queue its verification."""
+    if not model_admin.has_add_permission(request):
+        raise PermissionDenied
+    if request.method == "POST":
+        form = UploadForm(request.POST, request.FILES, user=request.user, refusals=upload_refusals(request))
+        if form.is_valid():
+            version, created = form.registered.version, form.registered.created
+            if created:
+                services.version_queue_verify(version=version, user=request.user)
+                model_admin.log_addition(request, version, [{"added": {}}])
+                model_admin.message_user(
+                    request,
+                    f"Uploaded “{version.label}” ({human_bytes(version.size_bytes)}); "
+                    "it is being verified and this page shows the result.",
+                    messages.SUCCESS,
+                )
+            else:
+                model_admin.message_user(
+                    request,
+                    f"This content is already registered as “{version.label}”; nothing new was stored.",
+                    messages.WARNING,
+                )
+            return HttpResponseRedirect(_change_url(model_admin, version))
+    else:
+        form = UploadForm()
+    fieldsets = [(None, {"fields": ["file", "kind", "label", "notes"]})]
+    context = _context(
+        model_admin,
+        request,
+        "Upload a model bundle",
+        adminform=helpers.AdminForm(form, fieldsets, {}),
+        form=form,
+        form_id="upload_form",
+        submit_label="Upload and verify",
+        errors=helpers.AdminErrorList(form, []),
+    )
+    return TemplateResponse(request, "admin/modelstore/modelversion/upload.html", context)
+
+
+def build_view(model_admin, request):
+    """Build CF and/or CB bundles from artifact folders under the artifact roots."""
+    if not model_admin.has_add_permission(request):
+        raise PermissionDenied
+    if request.method == "POST":
+        form = BuildForm(request.POST)
+        if form.is_valid():
+            for kind, folder in form.cleaned_data["folders"].items():
+                services.version_queue_build(
+                    kind=kind,
+                    artifacts_path=folder,
+                    compress=form.cleaned_data["compress"],
+                    notes=form.cleaned_data["notes"],
+                    activate=form.cleaned_data["activate"],
+                    user=request.user,
+                )
+                then = "; it becomes active once verified" if form.cleaned_data["activate"] else ""
+                model_admin.message_user(
+                    request, f"Building a {kind} bundle from {folder.name}{then}.", messages.SUCCESS
+                )
+            return HttpResponseRedirect(_changelist_url(model_admin))
+    else:
+        form = BuildForm()
+    fieldsets = [
+        ("Collaborative filtering", {"fields": ["cf_folder", "cf_path"]}),
+        ("Content-based", {"fields": ["cb_folder", "cb_path"]}),
+        ("Bundle", {"fields": ["compression", "level", "notes", "activate"]}),
+    ]
+    context = _context(
+        model_admin,
+        request,
+        "Build bundles from artifact folders",
+        adminform=helpers.AdminForm(form, fieldsets, {}),
+        form=form,
+        form_id="build_form",
+        submit_label="Build",
+        errors=helpers.AdminErrorList(form, []),
+        artifact_roots=[str(root) for root in artifact_roots()],
+    )
+    return TemplateResponse(request, "admin/modelstore/modelversion/build.html", context)
+
+
+# --- activate and roll back -------------------------------------------------------------------
+
+
+def _facts(version):
+    """Return the rows of the side-by-side table for one version (or None)."""
+    if version is None:
+        return None
+    ndcg = headline_ndcg(version)
+    return {
+        "label": version.label,
+        "status": version.get_status_display(),
+        "users": f"{version.n_users:,}" if version.kind == ModelVersion.Kind.CF else "—",
+        "items": f"{version.n_items:,}",
+        "recommendations": f"{version.n_recommendations:,}",
+        "factors": f"{version.n_factors:,}",
+        "size": human_bytes(version.size_bytes),
+        "compression": version.compression or "none (memory-mapped)",
+        "layout": version.source_layout or "—",
+        "ndcg": f"{ndcg[0]:.4f} ({ndcg[2]}{f' @{ndcg[1]}' if ndcg[1] else ''})" if ndcg else "—",
+        "created": _when(version.created_at),
+        "created_by": version.created_by.get_username() if version.created_by_id else "—",
+        "activated": _when(version.activated_at),
+    }
+
+
+FACT_LABELS = (
+    ("label", "Label"),
+    ("status", "Status"),
+    ("users", "Users"),
+    ("items", "Items"),
+    ("recommendations", "Recommendations"),
+    ("factors", "Factors"),
+    ("size", "Size"),
+    ("compression", "Compression"),
+    ("layout", "Source layout"),
+    ("ndcg", "NDCG"),
+    ("created", "Created"),
+    ("created_by", "Created by"),
+    ("activated", "Last activated"),
+)
+
+
+def activate_view(model_admin, request, object_id):
+    """Show a version beside the active one of its kind; on POST make it the active one."""
+    if not model_admin.has_activate_permission(request):
+        raise PermissionDenied
+    version = _get_version(model_admin, request, object_id)
+    if request.method == "POST":
+        try:
+            event = services.version_activate(version=version, user=request.user)
+        except RegistryError as exc:
+            model_admin.message_user(request, f"Not activated: {exc}.", messages.ERROR)
+            return HttpResponseRedirect(request.path)
+        if event is None:
+            model_admin.message_user(request, f"“{version.label}” is already active.", messages.INFO)
+        else:
+            was = f" (was “{event.from_label}”)" if event.from_label else ""
+            model_admin.message_user(
+                request, f"“{version.label}” is now the active {version.kind} version{was}.", messages.SUCCESS
+            )
+        return HttpResponseRedirect(_changelist_url(model_admin))
+
+    active = selectors.active_version(version.kind)
+    mine, theirs = _facts(version), _facts(active if active and active.pk != version.pk else None)
+    rows = [
+        (title, mine[key], theirs[key] if theirs else "", bool(theirs) and mine[key] != theirs[key])
+        for key, title in FACT_LABELS
+    ]
+    context = _context(
+        model_admin,
+        request,
+        f"Activate {version.label}?",
+        object=version,
+        original=version,
+        active=active,
+        rows=rows,
+        metrics=compare_metrics(version, active) if active and active.pk != version.pk else None,
+        is_ready=version.status == ModelVersion.Status.READY,
+        is_active=version.is_active,
+    )
+    return TemplateResponse(request, "admin/modelstore/modelversion/activate_confirmation.html", context)
+
+
+def rollback_view(model_admin, request, kind):
+    """Re-activate the version that was active before the current one of ``kind`` (POST only)."""
+    if not model_admin.has_activate_permission(request):
+        raise PermissionDenied
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    if kind not in ModelVersion.Kind.values:
+        raise Http404(f"No model kind {kind!r}.")
+    try:
+        event = services.version_rollback(kind=kind, user=request.user)
+    except RegistryError as exc:
+        model_admin.message_user(request, f"Not rolled back: {exc}.", messages.ERROR)
+    else:
+        model_admin.message_user(
+            request,
+            f"Rolled {kind} back from “{event.from_label}” to “{event.to_label}”.",
+            messages.SUCCESS,
+        )
+    return HttpResponseRedirect(_changelist_url(model_admin))
+
+
+def rollback_choices(model_admin, request):
+    """Return ``[(kind, kind display, active version, rollback target)]`` for the changelist buttons."""
+    if not model_admin.has_activate_permission(request):
+        return []
+    choices = []
+    for kind, display in ModelVersion.Kind.choices:
+        target = services.rollback_target(kind)
+        if target is not None:
+            choices.append((kind, display, selectors.active_version(kind), target))
+    return choices
+
+
+# --- download ----------------------------------------------------------------------------------
+
+
+def download_view(model_admin, request, object_id):
+    """Send a version's stored bundle file as an attachment."""
+    version = _get_version(model_admin, request, object_id)
+    if not model_admin.has_view_permission(request, version):
+        raise PermissionDenied
+    if not version.file or not default_storage.exists(version.file.name):
+        raise Http404("This version has no stored file.")
+    name = get_valid_filename(f"{version.label}.joblib") or f"version-{version.pk}.joblib"
+    return FileResponse(default_storage.open(version.file.name, "rb"), as_attachment=True, filename=name)
