@@ -1,7 +1,6 @@
 """Admin forms: upload a bundle, build from artifact folders, edit a version's label and notes."""
 
 import os
-import re
 from pathlib import Path
 
 from django import forms
@@ -21,8 +20,6 @@ ARTIFACT_MARKERS = {
 }
 FOLDER_SEARCH_DEPTH = 4
 FOLDER_SEARCH_LIMIT = 500
-# Errors name the temporary copy an upload is checked in; the person knows the file by its own name.
-_STAGING_NAME = re.compile(r"\.staging-[^\s:/]+\.tmp")
 
 
 def too_large_message(file_name, size_bytes=None):
@@ -99,8 +96,7 @@ class UploadForm(forms.Form):
                 user=self.user,
             )
         except BundleError as exc:
-            message = _STAGING_NAME.sub(f"“{cleaned['file'].name}”", str(exc))
-            raise ValidationError({"file": ValidationError(message, code=exc.code)}) from exc
+            raise ValidationError({"file": ValidationError(str(exc), code=exc.code)}) from exc
         except RegistryError as exc:
             raise ValidationError(str(exc), code=exc.code) from exc
         return cleaned

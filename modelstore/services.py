@@ -10,6 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 
 from . import storage
 from .bundles import (
@@ -298,6 +299,7 @@ def version_delete(*, version):
 def version_upload(*, uploaded_file, kind=None, label="", notes="", user=None):
     """Register an uploaded file: stream it to a staging file while hashing, then register.
 
+    The staging file keeps the uploaded file's name, so errors name the file the person knows.
     Refused files (too large, unsafe, corrupt, wrong kind) leave no file and no row behind.
     The caller queues verification (``version_queue_verify``).
     """
@@ -307,8 +309,8 @@ def version_upload(*, uploaded_file, kind=None, label="", notes="", user=None):
             f"the file is {uploaded_file.size:,} bytes, over the upload limit of {limit:,} bytes "
             "(HYBRIDREC_MAX_UPLOAD_BYTES)"
         )
-    staged = storage.staging_file(suffix=".upload")
-    try:
+    with storage.staging_folder() as folder:
+        staged = folder / (get_valid_filename(Path(uploaded_file.name or "upload").name) or "upload")
         digest = hashlib.sha256()
         written = 0
         with open(staged, "wb") as out:
@@ -321,17 +323,10 @@ def version_upload(*, uploaded_file, kind=None, label="", notes="", user=None):
                 digest.update(chunk)
                 out.write(chunk)
         if written == 0:
-            raise IncompatibleBundle("the uploaded file is empty")
+            raise IncompatibleBundle(f"{staged.name} is empty")
         return version_register(
-            path=staged,
-            kind=kind or None,
-            label=label,
-            notes=notes,
-            user=user,
-            uploaded_sha256=digest.hexdigest(),
+            path=staged, kind=kind or None, label=label, notes=notes, user=user, uploaded_sha256=digest.hexdigest()
         )
-    finally:
-        staged.unlink(missing_ok=True)
 
 
 def version_queue_verify(*, version, activate=False, user=None):

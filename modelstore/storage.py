@@ -3,6 +3,7 @@
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
@@ -32,6 +33,16 @@ def staging_file(suffix=".joblib"):
     handle, name = tempfile.mkstemp(prefix=".staging-", suffix=suffix + ".tmp", dir=staging_dir())
     os.close(handle)
     return Path(name)
+
+
+@contextmanager
+def staging_folder():
+    """Yield a new private folder in ``staging_dir()``; it is removed with all it holds."""
+    folder = Path(tempfile.mkdtemp(prefix=".staging-", dir=staging_dir()))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def bundle_name(sha256):

@@ -157,7 +157,9 @@ def _wrap_load_errors(load, path):
         UnicodeDecodeError,
         MemoryError,
     ) as exc:
-        raise CorruptBundle(f"cannot read {os.path.basename(str(path))}: {exc}") from exc
+        raise CorruptBundle(
+            f"cannot read {os.path.basename(str(path))}: it is damaged or not a joblib or pickle file ({exc})"
+        ) from exc
 
 
 def safe_joblib_load(path, *, mmap_mode=None, allowed=NATIVE_GLOBALS):

@@ -230,8 +230,8 @@ def test_an_unsafe_file_is_refused_and_nothing_runs(admin, tmp_path, media_files
 @pytest.mark.parametrize(
     ("content", "text"),
     [
-        (b"this is not a pickle at all", "cannot read “evil.joblib”"),
-        (b"", "is empty"),
+        (b"this is not a pickle at all", "cannot read evil.joblib: it is damaged or not a joblib or pickle file"),
+        (b"", "“evil.joblib” is empty"),
     ],
 )
 def test_a_damaged_or_empty_file_is_refused(admin, tmp_path, media_files, content, text):
