@@ -9,7 +9,7 @@ DEMO_ITEMS ?= 2000
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-dev demo test lint format serve worker bench clean-demo
+.PHONY: install install-dev demo demo-data test lint format serve worker bench bench-serve clean-demo
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,12 +26,25 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(PY)
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
 
-## demo: install, migrate, make demo data, build and activate CF and CB bundles, list them.
-demo: install
+## demo: install, migrate, make demo data, train, build and activate CF and CB bundles, serve the API.
+demo: demo-data serve
+
+demo-data: install
 	$(MANAGE) migrate --noinput -v0
 	$(MANAGE) make_demo_data $(DEMO_DIR)/data --users $(DEMO_USERS) --items $(DEMO_ITEMS)
-	$(MANAGE) bundle_models --cf-artifacts $(DEMO_DIR)/data/cf --cb-artifacts $(DEMO_DIR)/data/cb --activate
+	$(MANAGE) train_models --interactions $(DEMO_DIR)/data/interactions.csv --items $(DEMO_DIR)/data/items.csv \
+		--out $(DEMO_DIR)/run
+	$(MANAGE) bundle_models --cf-artifacts $(DEMO_DIR)/run/cf --cb-artifacts $(DEMO_DIR)/run/cb --activate
 	$(MANAGE) list_models
+	$(MANAGE) demo_user --base-url http://$(HOST):$(PORT)
+
+## serve: the API and admin under gunicorn (GUNICORN_WORKERS, GUNICORN_THREADS, GUNICORN_BIND).
+serve: install
+	GUNICORN_BIND=$${GUNICORN_BIND:-$(HOST):$(PORT)} $(VENV)/bin/gunicorn -c hybridrec/gunicorn.conf.py
+
+## worker: a Celery worker (needs CELERY_BROKER_URL).
+worker: install
+	$(VENV)/bin/celery -A hybridrec worker --loglevel=INFO
 
 ## test: install the dev requirements, lint, run the whole suite.
 test: install-dev
@@ -48,6 +61,10 @@ format: install-dev
 
 bench: install-dev
 	$(PY) bench/bundle_load.py
+	$(PY) bench/serve.py
+
+bench-serve: install-dev
+	$(PY) bench/serve.py
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

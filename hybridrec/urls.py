@@ -1,8 +1,24 @@
 """Top-level URLs: admin, the REST API and its OpenAPI documents."""
 
 from django.contrib import admin
-from django.urls import path
+from django.contrib.staticfiles.views import serve as serve_static
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("recommendations.api.urls", namespace="api")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # Swagger UI's own files come with the app (drf-spectacular-sidecar), so /api/docs/ works
+    # without a CDN and without collectstatic, whatever DEBUG says.
+    re_path(
+        r"^static/(?P<path>drf_spectacular_sidecar/.+)$",
+        serve_static,
+        {"insecure": True},
+        name="sidecar-static",
+    ),
 ]
+
+handler404 = "recommendations.api.errors.not_found_view"
+handler500 = "recommendations.api.errors.server_error_view"

@@ -19,8 +19,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from . import admin_views, services
 from .exceptions import VersionIsActive
+from .formatting import human_bytes
 from .forms import ModelVersionForm
-from .management.commands._common import human_bytes
 from .models import ActivationEvent, ModelVersion
 from .upload import limited_upload_handlers
 

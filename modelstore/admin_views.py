@@ -20,8 +20,8 @@ from django.utils.text import get_valid_filename
 
 from . import selectors, services
 from .exceptions import RegistryError
+from .formatting import human_bytes
 from .forms import BuildForm, UploadForm, artifact_roots
-from .management.commands._common import human_bytes
 from .models import ModelVersion
 from .upload import upload_refusals
 

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from . import services
 from .bundles import COMPRESSORS, BundleError, parse_compression
 from .exceptions import RegistryError
-from .management.commands._common import human_bytes
+from .formatting import human_bytes
 from .models import ModelVersion
 
 # What marks a folder as a seed-layout artifacts folder of each kind.

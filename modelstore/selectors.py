@@ -2,6 +2,9 @@
 
 from .models import ActivationEvent, ModelVersion
 
+# The largest primary key a database integer column holds.
+MAX_ID = 2**63 - 1
+
 
 def active_version(kind):
     """Return the active version of a kind, or None."""
@@ -21,13 +24,19 @@ def version_list(*, kind=None):
 
 
 def version_by_id_or_label(value):
-    """Return the version with this id or label; raise ModelVersion.DoesNotExist or MultipleObjectsReturned."""
+    """Return the version whose id or label is ``value``.
+
+    Raise ModelVersion.DoesNotExist, or MultipleObjectsReturned when a label names a CF and a
+    CB version. Only ASCII digits count as an id; an id too large for the database is simply
+    not found.
+    """
     text = str(value)
-    if text.isdigit():
-        found = ModelVersion.objects.filter(pk=int(text)).first()
+    versions = ModelVersion.objects.select_related("created_by", "activated_by")
+    if text.isascii() and text.isdigit() and int(text) <= MAX_ID:
+        found = versions.filter(pk=int(text)).first()
         if found is not None:
             return found
-    return ModelVersion.objects.get(label=text)
+    return versions.get(label=text)
 
 
 def version_as_dict(version):

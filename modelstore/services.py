@@ -325,7 +325,12 @@ def version_upload(*, uploaded_file, kind=None, label="", notes="", user=None):
         if written == 0:
             raise IncompatibleBundle(f"{staged.name} is empty")
         return version_register(
-            path=staged, kind=kind or None, label=label, notes=notes, user=user, uploaded_sha256=digest.hexdigest()
+            path=staged,
+            kind=kind or None,
+            label=label,
+            notes=notes,
+            user=user,
+            uploaded_sha256=digest.hexdigest(),
         )
 
 

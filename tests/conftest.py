@@ -18,6 +18,12 @@ def skip_or_fail(reason):
 
 
 @pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """Hash test passwords cheaply: the real hasher is slow by design and tests make many users."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _isolated_media(settings, tmp_path):
     """Give every test its own MEDIA_ROOT, bundle cache and artifact root."""
     settings.MEDIA_ROOT = tmp_path / "media"

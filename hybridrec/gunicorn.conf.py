@@ -1,0 +1,52 @@
+"""Gunicorn settings for serving hybridrec: ``gunicorn -c hybridrec/gunicorn.conf.py``.
+
+GUNICORN_BIND (default 127.0.0.1:8000), GUNICORN_WORKERS (default: the number of CPUs),
+GUNICORN_THREADS (default 4; above 1 the threaded worker is used), GUNICORN_TIMEOUT (30 s),
+GUNICORN_ACCESS_LOG ("-" for stdout; off by default), GUNICORN_LOG_LEVEL (info),
+GUNICORN_CONTROL_SOCKET (off by default).
+Every worker loads the active CF model as soon as it has loaded the app, so the first request
+does not pay for it; memory-mapped bundles share their pages between workers.
+"""
+
+import os
+
+# One BLAS thread per worker: scoring one customer is a small matrix-vector product, and
+# workers × BLAS threads would fight over the CPUs. Set before any worker imports numpy.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+wsgi_app = "hybridrec.wsgi:application"
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000").split(",")
+workers = int(os.environ.get("GUNICORN_WORKERS") or os.cpu_count() or 2)
+threads = int(os.environ.get("GUNICORN_THREADS") or 4)
+worker_class = "gthread" if threads > 1 else "sync"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT") or 30)
+graceful_timeout = 30
+keepalive = 5
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None  # "-" logs requests to stdout
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# Gunicorn 24+ opens a control socket in the home folder by default, which two servers on one
+# machine would share; it is opt-in here (GUNICORN_CONTROL_SOCKET=/path/to/socket).
+control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
+if not control_socket_disable:
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+
+
+def post_worker_init(worker):
+    """Load the active CF model (and start CB when HYBRIDREC_CB_PRELOAD=background) before serving."""
+    from django.db import connections
+
+    from recommendations.serving import get_cache
+
+    model = get_cache().preload()
+    if model is not None:
+        worker.log.info(
+            "worker %s serves cf %s (%s) loaded in %.3f s",
+            worker.pid,
+            model.target.label,
+            model.target.source,
+            model.load_seconds,
+        )
+    # The preload ran in the worker's main thread; requests open their own connections.
+    connections.close_all()

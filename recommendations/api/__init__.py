@@ -1,0 +1,1 @@
+"""The REST API (DRF): recommendations, similar items, batch, model versions, health."""

@@ -1,0 +1,103 @@
+"""One JSON error shape for the whole API: ``{"detail", "code", ...}``, never an HTML page.
+
+Validation errors also carry ``"errors": {field: [messages]}`` and name the fields in
+``detail``. Domain errors become their HTTP answers here: ``ModelUnavailable`` → 503,
+``UnknownItem`` → 404, ``BundleError`` and ``RegistryError`` → 400.
+"""
+
+from django.http import JsonResponse
+from django.views.defaults import page_not_found, server_error
+from rest_framework import exceptions, status
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from modelstore.bundles import BundleError
+from modelstore.exceptions import RegistryError
+
+from ..engines import UnknownItem
+from ..serving import ModelUnavailable
+
+
+class ApiError(exceptions.APIException):
+    """An API error with a code and extra body fields (``kind``, ``item_id``, ``id``...)."""
+
+    def __init__(self, detail, *, code, status_code=status.HTTP_400_BAD_REQUEST, **extra):
+        super().__init__(detail, code)
+        self.status_code = status_code
+        self.code = code
+        self.extra = extra
+
+
+def not_found(detail, **extra):
+    return ApiError(detail, code="not_found", status_code=status.HTTP_404_NOT_FOUND, **extra)
+
+
+def invalid(field, message):
+    """Return a 400 for one bad field, shaped like any other validation error."""
+    return exceptions.ValidationError({field: [message]})
+
+
+def _domain_error(exc):
+    if isinstance(exc, ModelUnavailable):
+        return ApiError(
+            str(exc), code=exc.code, status_code=status.HTTP_503_SERVICE_UNAVAILABLE, kind=exc.kind
+        )
+    if isinstance(exc, UnknownItem):
+        return not_found(str(exc), item_id=exc.item_id)
+    if isinstance(exc, (BundleError, RegistryError)):
+        return ApiError(str(exc), code=exc.code)
+    return exc
+
+
+def _flatten(errors, prefix=""):
+    """Yield ``(field path, message)`` from DRF's nested error detail."""
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            name = key if not prefix else f"{prefix}[{key}]" if isinstance(key, int) else f"{prefix}.{key}"
+            yield from _flatten(value, str(name))
+    elif isinstance(errors, list):
+        for value in errors:
+            yield from _flatten(value, prefix)
+    else:
+        yield prefix, str(errors)
+
+
+def exception_handler(exc, context):
+    """Return DRF's answer for ``exc`` reshaped into the API's error body; None lets a bug be a 500."""
+    exc = _domain_error(exc)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        messages = [
+            f"{field}: {message}" if field and field != "non_field_errors" else message
+            for field, message in _flatten(detail)
+        ]
+        response.data = {"detail": "; ".join(messages), "code": "invalid", "errors": detail}
+        return response
+    data = response.data if isinstance(response.data, dict) else {"detail": response.data}
+    codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else None
+    data.setdefault("code", codes if isinstance(codes, str) else "error")
+    data.update(getattr(exc, "extra", {}))
+    response.data = data
+    return response
+
+
+def _wants_json(request):
+    return request.path.startswith("/api/")
+
+
+def not_found_view(request, exception=None):
+    """Answer an unknown URL under /api/ with JSON, anything else with Django's page."""
+    if _wants_json(request):
+        return JsonResponse(
+            {"detail": f"no API endpoint at {request.path[:200]}", "code": "not_found"}, status=404
+        )
+    return page_not_found(request, exception)
+
+
+def server_error_view(request):
+    """Answer a server error under /api/ with JSON, anything else with Django's page."""
+    if _wants_json(request):
+        return JsonResponse({"detail": "internal server error", "code": "server_error"}, status=500)
+    return server_error(request)

@@ -1,0 +1,169 @@
+"""Model version views: list and show, and the management doors into ``modelstore.services``.
+
+Upload answers 202 Accepted for a newly registered version (verification is queued; poll
+GET /api/v1/models/<id>/ for its status) and 200 OK with the existing version when the same
+content was registered before. Activate and rollback answer 200 with the now-active version,
+verify 202 with the version as it stands. A refused file or registry rule is a 400 with
+``{"detail", "code"}``.
+"""
+
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from modelstore import selectors, services
+from modelstore.models import ModelVersion
+
+from .errors import invalid, not_found
+from .permissions import CanActivate, CanUpload, CanVerify
+from .serializers import (
+    ErrorAnswer,
+    RollbackRequest,
+    UploadRequest,
+    VersionAnswer,
+    VersionListQuery,
+)
+from .throttling import ScopedWindowThrottle
+from .views import checked
+
+MAX_LABEL_LENGTH = 100
+REFUSED = OpenApiResponse(ErrorAnswer, description="Refused: the body names the field or the reason.")
+DENIED = OpenApiResponse(ErrorAnswer, description="Not authenticated (401) or missing the permission (403).")
+UNKNOWN = OpenApiResponse(ErrorAnswer, description="No version with this id or label.")
+
+
+class VersionPagination(LimitOffsetPagination):
+    default_limit = 100
+    max_limit = 500
+
+
+def version_or_404(value):
+    """Return the version named by an id or label in the URL, or raise the API's 400/404."""
+    if len(value) > MAX_LABEL_LENGTH:
+        raise invalid("id", f"Ensure this id or label has no more than {MAX_LABEL_LENGTH} characters.")
+    try:
+        return selectors.version_by_id_or_label(value)
+    except ModelVersion.DoesNotExist:
+        raise not_found(f"no model version with id or label {value!r}", id=value) from None
+    except ModelVersion.MultipleObjectsReturned:
+        raise invalid("id", f"label {value!r} names a CF and a CB version; use the id") from None
+
+
+def answer(version, status_code=status.HTTP_200_OK):
+    version.refresh_from_db()
+    location = reverse("api:model-detail", args=[version.pk])
+    return Response(selectors.version_as_dict(version), status=status_code, headers={"Location": location})
+
+
+class VersionListView(APIView):
+    """List versions (GET) or upload a bundle as a new version (POST)."""
+
+    throttle_classes = [ScopedWindowThrottle]
+    throttle_scope = "models"
+    parser_classes = [MultiPartParser, FormParser]
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [CanUpload()]
+        return super().get_permissions()
+
+    @extend_schema(parameters=[VersionListQuery], responses={200: VersionAnswer(many=True), 400: REFUSED})
+    def get(self, request):
+        query = checked(VersionListQuery, request.query_params)
+        versions = selectors.version_list(kind=query.get("kind"))
+        paginator = VersionPagination()
+        page = paginator.paginate_queryset(versions, request, view=self)
+        return paginator.get_paginated_response([selectors.version_as_dict(version) for version in page])
+
+    @extend_schema(
+        request={"multipart/form-data": UploadRequest},
+        responses={
+            202: OpenApiResponse(VersionAnswer, description="Registered; verification queued."),
+            200: OpenApiResponse(VersionAnswer, description="The same content was already registered."),
+            400: REFUSED,
+            401: DENIED,
+            403: DENIED,
+        },
+    )
+    def post(self, request):
+        body = checked(UploadRequest, request.data)
+        activate = body["activate"]
+        if activate and not request.user.has_perm(CanActivate.perm):
+            raise PermissionDenied(CanActivate.message)
+        registered = services.version_upload(
+            uploaded_file=body["file"],
+            kind=body.get("kind") or None,
+            label=body.get("label", ""),
+            notes=body.get("notes", ""),
+            user=request.user,
+        )
+        version = registered.version
+        if registered.created or version.status in (ModelVersion.Status.PENDING, ModelVersion.Status.FAILED):
+            services.version_queue_verify(version=version, activate=activate, user=request.user)
+        elif activate and version.status == ModelVersion.Status.READY:
+            services.version_activate(version=version, user=request.user)
+        return answer(version, status.HTTP_202_ACCEPTED if registered.created else status.HTTP_200_OK)
+
+
+class VersionDetailView(APIView):
+    """One version, by id or label."""
+
+    throttle_classes = [ScopedWindowThrottle]
+    throttle_scope = "models"
+
+    @extend_schema(responses={200: VersionAnswer, 400: REFUSED, 404: UNKNOWN})
+    def get(self, request, version):
+        return Response(selectors.version_as_dict(version_or_404(version)))
+
+
+class ActivateView(APIView):
+    """Make a ready version the active one of its kind."""
+
+    throttle_classes = [ScopedWindowThrottle]
+    throttle_scope = "models"
+    permission_classes = [CanActivate]
+
+    @extend_schema(
+        request=None, responses={200: VersionAnswer, 400: REFUSED, 401: DENIED, 403: DENIED, 404: UNKNOWN}
+    )
+    def post(self, request, version):
+        target = version_or_404(version)
+        services.version_activate(version=target, user=request.user)
+        return answer(target)
+
+
+class VerifyView(APIView):
+    """Queue a deep verification of a version."""
+
+    throttle_classes = [ScopedWindowThrottle]
+    throttle_scope = "models"
+    permission_classes = [CanVerify]
+
+    @extend_schema(
+        request=None, responses={202: VersionAnswer, 400: REFUSED, 401: DENIED, 403: DENIED, 404: UNKNOWN}
+    )
+    def post(self, request, version):
+        target = version_or_404(version)
+        services.version_queue_verify(version=target, user=request.user)
+        return answer(target, status.HTTP_202_ACCEPTED)
+
+
+class RollbackView(APIView):
+    """Re-activate the version that was active before the current one of a kind."""
+
+    throttle_classes = [ScopedWindowThrottle]
+    throttle_scope = "models"
+    permission_classes = [CanActivate]
+
+    @extend_schema(
+        request=RollbackRequest, responses={200: VersionAnswer, 400: REFUSED, 401: DENIED, 403: DENIED}
+    )
+    def post(self, request):
+        body = checked(RollbackRequest, request.data)
+        event = services.version_rollback(kind=body["kind"], user=request.user)
+        return answer(event.to_version)
