@@ -180,3 +180,23 @@ def test_a_failed_build_is_recorded_on_its_row(tmp_path):
     version.refresh_from_db()
     assert version.status == ModelVersion.Status.FAILED
     assert "user_factors.npy" in version.error
+
+
+def test_verify_refuses_a_hostile_file_even_when_its_hash_matches(tmp_path, settings):
+    """A row pointing at a hostile file (say, planted in storage) fails without running it."""
+    from modelstore.bundles import file_sha256
+    from tests.modelstore.test_bundles import _hostile_files
+
+    marker = tmp_path / "pwned"
+    for kind, path in _hostile_files(tmp_path, marker).items():
+        name = f"bundles/hostile-{path.name}"
+        stored = settings.MEDIA_ROOT / name
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        stored.write_bytes(path.read_bytes())
+        version = ModelVersion.objects.create(kind="cf", label=kind, file=name, sha256=file_sha256(stored))
+
+        version = services.version_verify(version=version)
+
+        assert version.status == ModelVersion.Status.FAILED, kind
+        assert "not on the allow-list" in version.error and "\n" not in version.error
+        assert not marker.exists(), f"{kind}: the payload ran"
