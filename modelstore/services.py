@@ -364,3 +364,10 @@ def version_record_metrics(*, version, metrics):
     ModelVersion.objects.filter(pk=version.pk).update(metrics=metrics)
     version.metrics = metrics
     return version
+
+
+def version_fail_builds(*, version_ids, error):
+    """Mark versions that are still ``building`` as failed with the reason; return how many."""
+    return ModelVersion.objects.filter(
+        pk__in=[pk for pk in version_ids if pk], status=ModelVersion.Status.BUILDING
+    ).update(status=ModelVersion.Status.FAILED, error=str(error))

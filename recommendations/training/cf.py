@@ -8,12 +8,14 @@ import pandas as pd
 import scipy.sparse
 
 from .exceptions import TrainingError
+from .options import (
+    DEFAULT_ALPHA,
+    DEFAULT_FACTORS,
+    DEFAULT_ITERATIONS,
+    DEFAULT_REGULARIZATION,
+    DEFAULT_TOP_N,
+)
 
-DEFAULT_FACTORS = 64
-DEFAULT_ITERATIONS = 15
-DEFAULT_REGULARIZATION = 0.01
-DEFAULT_ALPHA = 40.0
-DEFAULT_TOP_N = 50
 RECOMMEND_BATCH_USERS = 4096
 
 

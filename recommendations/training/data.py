@@ -29,9 +29,9 @@ import pandas as pd
 import scipy.sparse
 
 from .exceptions import TrainingError
+from .options import CSV_SUFFIXES, FORMATS, ONLINE_RETAIL_COLUMNS, REQUIRED_COLUMNS
 
-FORMATS = ("generic", "online-retail")
-ONLINE_RETAIL_COLUMNS = ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "CustomerID")
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
 # Five digits and optional letters; anything else is postage, fees, manual entries or vouchers.
 PRODUCT_CODE_PATTERN = r"\d{5}[A-Z]*"
 
@@ -67,7 +67,9 @@ class Dataset:
         return pd.DataFrame({"customer_id": self.user_ids[coo.row], "item_id": self.item_ids[coo.col]})
 
 
-def load_dataset(interactions_path, *, items_path=None, data_format="generic", split_date=None):
+def load_dataset(
+    interactions_path, *, items_path=None, data_format="generic", split_date=None, split_end=None
+):
     """Read, clean and (optionally) split interactions; return a ``Dataset``."""
     if data_format not in FORMATS:
         raise TrainingError(f"format={data_format!r} is not one of {', '.join(map(repr, FORMATS))}.")
@@ -78,11 +80,30 @@ def load_dataset(interactions_path, *, items_path=None, data_format="generic", s
     else:
         events, stats = read_interactions_csv(interactions_path)
         items = read_items_csv(items_path) if items_path is not None else None
-    if split_date is not None and "timestamp" not in events.columns:
+    if (split_date is not None or split_end is not None) and "timestamp" not in events.columns:
         raise TrainingError(
             f"{interactions_path}: a split date needs a 'timestamp' column, and there is none."
         )
-    return build_dataset(events, items=items, split_date=split_date, stats=stats)
+    return build_dataset(events, items=items, split_date=split_date, split_end=split_end, stats=stats)
+
+
+def missing_columns(fileobj, *, name, kind):
+    """Return the columns a ``kind`` file (a format, or "items") needs that ``fileobj`` lacks.
+
+    Only the header is read; ``name`` (the file's name) says how it is compressed.
+    """
+    if not str(name).lower().endswith(CSV_SUFFIXES):
+        raise TrainingError(f"{name}: not a CSV file (use one of {', '.join(CSV_SUFFIXES)}).")
+    compression = COMPRESSIONS.get(Path(str(name).lower()).suffix)
+    try:
+        header = pd.read_csv(fileobj, nrows=0, compression=compression)
+    except pd.errors.EmptyDataError:
+        raise TrainingError(f"{name}: the file is empty.") from None
+    except (ValueError, OSError, EOFError, UnicodeDecodeError, lzma.LZMAError, zlib.error) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TrainingError(f"{name}: cannot read it as CSV ({reason}).") from None
+    columns = {str(c).strip() for c in header.columns}
+    return [c for c in REQUIRED_COLUMNS[kind] if c not in columns]
 
 
 def read_interactions_csv(path):
@@ -177,15 +198,26 @@ def read_online_retail(path):
     return events[["customer_id", "item_id", "weight", "timestamp"]], items, stats
 
 
-def build_dataset(events, *, items=None, split_date=None, stats=None):
+def build_dataset(events, *, items=None, split_date=None, split_end=None, stats=None):
     """Return a ``Dataset`` from cleaned events, holding out what was first bought on/after ``split_date``.
 
     With a split, training uses events before the date; the test set holds the
     (customer, item) pairs bought on or after it that the customer had not bought
     before, for customers and items known in training. The others are counted in
     ``stats`` (``test_dropped_unknown_customer``, ``test_dropped_unknown_item``).
+    ``split_end`` drops every event on or after it first, so that a validation window
+    (train before one date, test up to the next) leaves the later test period unseen.
     """
     stats = dict(stats or {})
+    if split_end is not None:
+        if split_date is None:
+            raise TrainingError("An end of the held-out period needs a split date too.")
+        end = _split_timestamp(split_end, events["timestamp"])
+        if end <= _split_timestamp(split_date, events["timestamp"]):
+            raise TrainingError(f"The held-out period ends ({end.date()}) before it starts ({split_date}).")
+        stats["dropped_after_split_end"] = int((events["timestamp"] >= end).sum())
+        stats["split_end"] = str(end.date())
+        events = events[events["timestamp"] < end]
     later = None
     if split_date is not None:
         split = _split_timestamp(split_date, events["timestamp"])

@@ -1,4 +1,4 @@
-"""Synthetic CF and CB artifact folders with the shape of real retail data.
+"""Synthetic CF and CB artifact folders, and the transactions behind them, with the shape of real retail data.
 
 Customers belong to taste segments; each segment buys items in proportion to a skewed
 (Zipf-like) popularity times the segment's affinity for the item. Item factors are a
@@ -8,10 +8,17 @@ and popularity, and precomputed recommendations are the exact top N of those sco
 among items the customer does not have. Product names are composed from word lists, one
 motif family per segment, so content similarity partly agrees with purchases.
 
+The purchases and the catalogue are also written as CSV files (``interactions.csv``:
+customer_id, item_id, weight, timestamp; ``items.csv``: item_id, title), the input
+``train_models`` reads, so the demo can train real models from them. Each customer-item
+pair gets the date of a day in ``DEMO_YEAR``, so a split date works on them too.
+
 Everything is vectorised over customers: seed scale (552,782 customers, 7,214 items, 64
 factors) takes well under a minute.
 """
 
+import calendar
+import os
 import time
 from pathlib import Path
 
@@ -24,6 +31,7 @@ from .artifacts import write_cb_artifacts, write_cf_artifacts
 from .exceptions import TrainingError
 
 SEGMENTS = 24
+DEMO_YEAR = 2024
 ZIPF_EXPONENT = 1.05
 MEDIAN_ITEMS_PER_CUSTOMER = 7
 MAX_ITEMS_PER_CUSTOMER = 60
@@ -46,7 +54,7 @@ PRODUCTS = ("T-LIGHT HOLDER", "LUNCH BAG", "CAKE CASES", "MUG", "TEA TOWEL", "CO
 def make_demo_artifacts(
     out_dir, *, users=20000, items=2000, factors=32, seed=0, recs_share=0.5, top_n=20, progress=None
 ):
-    """Write synthetic ``out_dir/cf`` and ``out_dir/cb`` folders; return a summary dict."""
+    """Write synthetic ``out_dir/cf``, ``out_dir/cb``, ``interactions.csv`` and ``items.csv``; return a summary dict."""
     if users < 1 or items < 2:
         raise TrainingError(f"Need at least 1 user and 2 items (got users={users}, items={items}).")
     if factors < 2:
@@ -119,7 +127,7 @@ def make_demo_artifacts(
 
     say("composing product names and content vectors")
     catalogue = pd.DataFrame({"item_id": item_ids, "title": _product_names(rng, affinity)})
-    content = cb.train_tfidf_svd(catalogue, n_components=min(factors, 64), random_state=seed)
+    content = cb.train_tfidf(catalogue, n_components=min(factors, 64), random_state=seed)
     cb_dir = write_cb_artifacts(
         out_dir / "cb",
         item_ids=content.item_ids,
@@ -128,6 +136,12 @@ def make_demo_artifacts(
         metadata={**metadata, "params": {**metadata["params"], **content.params}},
     )
     say(f"  wrote {cb_dir}")
+
+    say("writing interactions.csv and items.csv")
+    interactions_csv = write_interactions_csv(
+        out_dir / "interactions.csv", interactions, customer_ids, item_ids, rng
+    )
+    items_csv = _replace_file(out_dir / "items.csv", lambda tmp: catalogue.to_csv(tmp, index=False))
     return {
         "users": users,
         "items": items,
@@ -137,8 +151,41 @@ def make_demo_artifacts(
         "cb_items": len(content.item_ids),
         "cf_dir": cf_dir,
         "cb_dir": cb_dir,
+        "interactions_csv": interactions_csv,
+        "items_csv": items_csv,
         "seconds": time.perf_counter() - started,
     }
+
+
+def write_interactions_csv(path, interactions, customer_ids, item_ids, rng):
+    """Write one row per customer-item pair: customer_id, item_id, weight (purchases), timestamp (a date).
+
+    ``interactions`` is CSR (n_customers, n_items) of purchase counts. Return the path.
+    """
+    n_pairs = interactions.nnz
+    days = rng.integers(0, 366 if calendar.isleap(DEMO_YEAR) else 365, size=n_pairs)
+    dates = (np.datetime64(f"{DEMO_YEAR}-01-01") + days.astype("timedelta64[D]")).astype(str)
+    frame = pd.DataFrame(
+        {
+            "customer_id": np.repeat(customer_ids, np.diff(interactions.indptr)),
+            "item_id": item_ids[interactions.indices],
+            "weight": interactions.data.astype(np.int64),
+            "timestamp": dates,
+        }
+    )
+    return _replace_file(Path(path), lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def _replace_file(path, write):
+    """Run ``write(tmp)`` on a sibling temporary file, then rename it to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def _customer_ids(n):

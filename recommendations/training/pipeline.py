@@ -21,6 +21,7 @@ def train_models(
     items_path=None,
     data_format="generic",
     split_date=None,
+    split_end=None,
     factors=cf.DEFAULT_FACTORS,
     iterations=cf.DEFAULT_ITERATIONS,
     regularization=cf.DEFAULT_REGULARIZATION,
@@ -37,7 +38,9 @@ def train_models(
 
     With ``split_date`` the models are trained on the interactions before it and the CF
     metadata carries offline metrics at k=10 on the held-out pairs (CF and a
-    most-popular baseline). Return a summary dict (counts, metrics, seconds, paths).
+    most-popular baseline); the CB model then covers only items known before the split,
+    as CF does. ``split_end`` ends the held-out period (a validation window). Return a
+    summary dict (counts, metrics, seconds, paths).
     """
     say = progress or (lambda message: None)
     started = time.perf_counter()
@@ -45,7 +48,11 @@ def train_models(
 
     say(f"reading {Path(interactions_path).name} ({data_format})")
     dataset = load_dataset(
-        interactions_path, items_path=items_path, data_format=data_format, split_date=split_date
+        interactions_path,
+        items_path=items_path,
+        data_format=data_format,
+        split_date=split_date,
+        split_end=split_end,
     )
     stats = dataset.stats
     say(
@@ -107,14 +114,25 @@ def train_models(
 
     cb_dir, cb_items = None, 0
     if dataset.items is not None:
-        say(f"building content vectors (TF-IDF + SVD, {cb_components} components)")
-        content = cb.train_tfidf_svd(dataset.items, n_components=cb_components, random_state=seed)
+        say(
+            "building content vectors (TF-IDF"
+            + (f" + SVD, {cb_components} components)" if cb_components else ", terms as dimensions)")
+        )
+        items = dataset.items
+        if dataset.test is not None:
+            # Items first sold after the split did not exist when the models were trained.
+            items = items[items["item_id"].astype(str).isin(dataset.item_ids)]
+        content = cb.train_tfidf(items, n_components=cb_components, random_state=seed)
         cb_dir = write_cb_artifacts(
             out_dir / "cb",
             item_ids=content.item_ids,
             item_vectors=content.item_vectors,
-            items=dataset.items,
-            metadata={"source": source, "params": content.params},
+            items=items,
+            metadata={
+                "source": source,
+                "params": content.params,
+                "items_not_in_training": int(len(dataset.items) - len(items)),
+            },
             mapping_format=mapping_format,
         )
         cb_items = len(content.item_ids)
@@ -137,6 +155,7 @@ def train_models(
         "interactions": int(dataset.train.nnz),
         "factors": int(factors),
         "cb_items": cb_items,
+        "fit_seconds": model.fit_seconds,
         "test_pairs": int(dataset.test.nnz) if dataset.test is not None else None,
         "metrics": metrics,
         "cf_dir": cf_dir,

@@ -51,8 +51,10 @@ def test_writes_seed_layout_folders(demo):
         "items.csv",
         "metadata.json",
     ]
+    assert sorted(p.name for p in out.iterdir()) == ["cb", "cf", "interactions.csv", "items.csv"]
     lines = stdout.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Wrote demo data: 500 users, 120 items")
+    assert "interactions.csv, items.csv" in lines[0]
 
 
 def test_cf_shapes_dtypes_and_ids(demo):
@@ -129,6 +131,52 @@ def test_cb_has_product_names_and_unit_vectors(demo):
     assert load_mapping(cb / "item_mapping.pkl") == load_mapping(demo[0] / "cf" / "item_mapping.pkl")
 
 
+def test_csvs_hold_the_purchases_and_the_catalogue(demo):
+    out = demo[0]
+    events = pd.read_csv(out / "interactions.csv", dtype={"customer_id": str, "item_id": str})
+    assert list(events.columns) == ["customer_id", "item_id", "weight", "timestamp"]
+    interactions = scipy.sparse.load_npz(out / "cf" / "interactions.npz")
+    assert len(events) == interactions.nnz and not events.duplicated(["customer_id", "item_id"]).any()
+    customers = load_mapping(out / "cf" / "customer_mapping.pkl")
+    items = load_mapping(out / "cf" / "item_mapping.pkl")
+    rebuilt = scipy.sparse.csr_matrix(
+        (events["weight"], (events["customer_id"].map(customers), events["item_id"].map(items))),
+        shape=interactions.shape,
+    )
+    assert (rebuilt != interactions).nnz == 0  # the same purchases, weights are the counts
+    dates = pd.to_datetime(events["timestamp"], format="%Y-%m-%d")
+    assert dates.dt.year.unique().tolist() == [2024] and dates.nunique() > 100
+    catalogue = pd.read_csv(out / "items.csv", dtype=str)
+    assert list(catalogue.columns) == ["item_id", "title"]
+    assert (
+        catalogue["item_id"].tolist() == pd.read_csv(out / "cb" / "items.csv", dtype=str)["item_id"].tolist()
+    )
+    assert set(catalogue["item_id"]) == set(items)
+
+
+@pytest.mark.django_db
+def test_demo_csvs_train_and_bundle(demo, tmp_path):
+    """What ``make demo`` runs: make_demo_data, then train_models on its CSVs, then bundle_models."""
+    from modelstore.models import ModelVersion
+
+    out = demo[0]
+    stdout = io.StringIO()
+    call_command(
+        "train_models", "--interactions", str(out / "interactions.csv"), "--items", str(out / "items.csv"),
+        "--split-date", "2024-11-01", "--out", str(tmp_path / "trained"), "--factors", "8",
+        stdout=stdout, stderr=io.StringIO(),
+    )  # fmt: skip
+    assert stdout.getvalue().startswith("Trained ") and "; CB 120 items; ndcg@10 " in stdout.getvalue()
+    call_command(
+        "bundle_models", "--cf-artifacts", str(tmp_path / "trained" / "cf"),
+        "--cb-artifacts", str(tmp_path / "trained" / "cb"), "--activate",
+        stdout=io.StringIO(), stderr=io.StringIO(),
+    )  # fmt: skip
+    active = {v.kind: v for v in ModelVersion.objects.filter(is_active=True)}
+    assert set(active) == {"cf", "cb"} and all(v.status == "ready" for v in active.values())
+    assert active["cf"].n_factors == 8 and active["cb"].n_items == 120
+
+
 def test_same_seed_same_data(tmp_path, demo):
     call_command(
         "make_demo_data", str(tmp_path / "again"), "--users", "500", "--items", "120", "--factors", "16",
@@ -136,6 +184,8 @@ def test_same_seed_same_data(tmp_path, demo):
     )  # fmt: skip
     for name in ("cf/user_factors.npy", "cf/item_factors.npy", "cb/item_embeddings.npy"):
         np.testing.assert_array_equal(np.load(tmp_path / "again" / name), np.load(demo[0] / name))
+    for name in ("interactions.csv", "items.csv"):
+        assert (tmp_path / "again" / name).read_bytes() == (demo[0] / name).read_bytes()
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,10 @@ from django.core.management import CommandError, call_command
 
 from recommendations.training import artifacts, cb, cf
 from recommendations.training.data import (
+    ONLINE_RETAIL_COLUMNS,
     build_dataset,
     load_dataset,
+    missing_columns,
     read_interactions_csv,
     read_online_retail,
 )
@@ -338,6 +340,54 @@ def test_split_holds_out_new_pairs_of_known_customers_and_items(tmp_path):
         load_dataset(path, split_date="2019-01-01")
 
 
+def test_split_end_closes_the_held_out_period(tmp_path):
+    path = write(
+        tmp_path / "events.csv",
+        "customer_id,item_id,timestamp\n"
+        "u1,A,2020-01-05\n"
+        "u2,A,2020-01-06\n"
+        "u2,B,2020-01-07\n"
+        "u1,B,2020-02-10\n"  # in the window: held out
+        "u2,C,2020-03-02\n"  # after the window: ignored
+        "u1,C,2020-03-05\n",
+    )
+    dataset = load_dataset(path, split_date="2020-02-01", split_end="2020-03-01")
+    assert dataset.item_ids.tolist() == ["A", "B"]
+    assert dataset.test_pairs().values.tolist() == [["u1", "B"]]
+    assert dataset.stats["dropped_after_split_end"] == 2 and dataset.stats["split_end"] == "2020-03-01"
+    with pytest.raises(TrainingError, match="ends .2020-01-01. before it starts"):
+        load_dataset(path, split_date="2020-02-01", split_end="2020-01-01")
+    with pytest.raises(TrainingError, match="needs a split date"):
+        load_dataset(path, split_end="2020-03-01")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "kind", "expected"),
+    [
+        ("events.csv", b"customer_id,item_id,weight\n1,2,3\n", "generic", []),
+        ("events.csv", b"customer_id,product\n1,2\n", "generic", ["item_id"]),
+        ("items.csv.xz", lzma.compress(b"item_id,title\nA,Mug\n"), "items", []),
+        ("retail.csv.xz", lzma.compress(ONLINE_RETAIL_SAMPLE.encode()), "online-retail", []),
+        ("retail.csv", b"InvoiceNo,StockCode\n1,2\n", "online-retail", list(ONLINE_RETAIL_COLUMNS[2:])),
+    ],
+)
+def test_missing_columns_reads_only_the_header(name, text, kind, expected):
+    assert missing_columns(io.BytesIO(text), name=name, kind=kind) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("events.xlsx", b"customer_id,item_id\n", r"events\.xlsx: not a CSV file"),
+        ("events.csv", b"", r"events\.csv: the file is empty"),
+        ("events.csv.xz", b"not xz at all", r"events\.csv\.xz: cannot read it as CSV"),
+    ],
+)
+def test_missing_columns_refuses_what_it_cannot_read(name, text, message):
+    with pytest.raises(TrainingError, match=message):
+        missing_columns(io.BytesIO(text), name=name, kind="generic")
+
+
 # --- models --------------------------------------------------------------------------------
 
 
@@ -414,7 +464,7 @@ def test_tfidf_svd_vectors_are_unit_length_and_group_similar_titles():
             "category": ["candles", "candles", "candles", "bags", "bags", "bags", None, None],
         }
     )
-    model = cb.train_tfidf_svd(items, n_components=64)
+    model = cb.train_tfidf(items, n_components=64)
     assert model.item_ids.tolist() == [f"I{i}" for i in range(6)]
     assert model.skipped_item_ids.tolist() == ["I6", "I7"]  # no text: left out, never a zero row
     assert model.item_vectors.dtype == np.float32
@@ -423,6 +473,34 @@ def test_tfidf_svd_vectors_are_unit_length_and_group_similar_titles():
     similarity = model.item_vectors @ model.item_vectors.T
     assert similarity[0, 1] > similarity[0, 4]
     assert similarity[3, 5] > similarity[3, 1]
+
+
+def test_tfidf_without_reduction_keeps_the_terms():
+    items = pd.DataFrame(
+        {
+            "item_id": ["a", "b", "c", "d"],
+            "title": ["RED HEART MUG", "PINK HEART MUG", "JUMBO BAG RED", ""],
+        }
+    )
+    model = cb.train_tfidf(items)
+    assert model.params["algorithm"] == "tfidf"
+    assert model.item_ids.tolist() == ["a", "b", "c"] and model.skipped_item_ids.tolist() == ["d"]
+    # bag, heart, jumbo, mug, pink, red: one dimension per term.
+    assert model.item_vectors.shape == (3, 6) and model.params["vocabulary_size"] == 6
+    np.testing.assert_allclose(np.linalg.norm(model.item_vectors, axis=1), 1.0, atol=1e-6)
+    similarity = model.item_vectors @ model.item_vectors.T
+    assert similarity[0, 1] > similarity[0, 2] > 0
+    assert similarity[1, 2] == 0  # no word in common
+
+
+def test_tfidf_max_terms_keeps_the_most_frequent_terms():
+    items = pd.DataFrame({"item_id": ["a", "b", "c"], "title": ["HEART MUG", "HEART BAG", "HEART CUP"]})
+    model = cb.train_tfidf(items, max_terms=1)
+    assert model.item_vectors.shape == (3, 1) and model.params["vocabulary_size"] == 1
+    with pytest.raises(TrainingError, match="max_terms=0"):
+        cb.train_tfidf(items, max_terms=0)
+    with pytest.raises(TrainingError, match="n_components=0"):
+        cb.train_tfidf(items, n_components=0)
 
 
 def test_item_texts_join_title_and_other_text_columns():
@@ -492,6 +570,52 @@ def test_train_models_writes_cf_cb_and_test_set(tmp_path, small_csvs):
     assert " s -> " in summary[0]
 
 
+def test_with_a_split_cb_knows_only_items_sold_before_it(tmp_path, small_csvs):
+    interactions, items = small_csvs
+    catalogue = pd.read_csv(items)
+    pd.concat([catalogue, pd.DataFrame({"item_id": ["new01"], "title": ["RED MUG NEW"]})]).to_csv(
+        items, index=False
+    )
+    from recommendations.training.pipeline import train_models
+
+    summary = train_models(
+        interactions_path=interactions,
+        items_path=items,
+        split_date="2021-02-01",
+        out_dir=tmp_path / "run",
+        factors=4,
+        iterations=2,
+    )
+    cb_items = load_pickle(tmp_path / "run" / "cb" / "item_mapping.pkl")
+    assert "new01" not in cb_items and set(cb_items) == set(
+        load_pickle(tmp_path / "run" / "cf" / "item_mapping.pkl")
+    )
+    assert json.loads((tmp_path / "run" / "cb" / "metadata.json").read_text())["items_not_in_training"] == 1
+    assert summary["cb_items"] == 30
+    # Without a split the catalogue is everything with a title.
+    summary = train_models(
+        interactions_path=interactions, items_path=items, out_dir=tmp_path / "all", factors=4
+    )
+    assert summary["cb_items"] == 31
+
+
+def test_train_models_validation_window(tmp_path, small_csvs):
+    interactions, items = small_csvs
+    err = io.StringIO()
+    call_command(
+        "train_models", "--interactions", str(interactions), "--items", str(items),
+        "--split-date", "2021-01-20", "--split-end", "2021-02-01", "--out", str(tmp_path / "run"),
+        "--factors", "4", "--iterations", "2", stdout=io.StringIO(), stderr=err,
+    )  # fmt: skip
+    test = pd.read_csv(tmp_path / "run" / "test.csv")
+    owned = pd.read_csv(interactions, parse_dates=["timestamp"])
+    window = owned[(owned["timestamp"] >= "2021-01-20") & (owned["timestamp"] < "2021-02-01")]
+    assert len(test) > 0
+    assert set(map(tuple, test.values)) <= set(zip(window["customer_id"], window["item_id"], strict=True))
+    meta = json.loads((tmp_path / "run" / "cf" / "metadata.json").read_text())
+    assert meta["data"]["split_end"] == "2021-02-01" and meta["data"]["dropped_after_split_end"] > 0
+
+
 def test_train_models_without_items_skips_cb(tmp_path, small_csvs):
     interactions, _ = small_csvs
     err = io.StringIO()
@@ -513,6 +637,11 @@ def test_train_models_without_items_skips_cb(tmp_path, small_csvs):
         (["--interactions", "{good}", "--split-date", "01/02/2021"], "is not a date"),
         (["--interactions", "{good}", "--top-n", "0"], "--top-n 0 must be at least 1"),
         (["--interactions", "{good}", "--factors", "0"], "factors=0 must be at least 1"),
+        (["--interactions", "{good}", "--split-end", "2021-02-01"], "--split-end needs --split-date"),
+        (
+            ["--interactions", "{good}", "--split-date", "2021-02-01", "--split-end", "1.3.2021"],
+            "--split-end '1.3.2021' is not a date",
+        ),
     ],
 )
 def test_train_models_bad_input_is_a_command_error(tmp_path, small_csvs, args, message):

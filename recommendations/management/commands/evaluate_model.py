@@ -3,9 +3,14 @@ from django.core.management.base import BaseCommand, CommandError
 from modelstore import selectors
 from modelstore.bundles import BundleError
 from modelstore.models import ModelVersion
-from recommendations.evaluation import STRATEGIES, EvaluationError, evaluate_version
+from recommendations.evaluation import METRICS, STRATEGIES, EvaluationError, evaluate_version
 
-COLUMNS = ("precision", "recall", "ndcg", "map", "coverage", "fallback_share")
+COLUMNS = METRICS
+
+
+def _one_line(exc):
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _version(value, kind):
@@ -52,11 +57,12 @@ class Command(BaseCommand):
                 weight=weight,
             )
         except (EvaluationError, BundleError, OSError) as exc:
-            raise CommandError(str(exc)) from exc
+            raise CommandError(_one_line(exc)) from exc
         k = metrics["k"]
         self.stdout.write(
             f"{metrics['customers']:,} test customers, {metrics['relevant_items']:,} held-out items "
             f"({metrics['dropped_unknown_items']:,} unknown to the catalogue left out), k={k}"
+            + (f", hybrid weight {metrics['weight']:g}" if "hybrid" in metrics["strategies"] else "")
         )
         self.stdout.write(
             f"{'strategy':9} "

@@ -8,7 +8,9 @@ class Command(BaseCommand):
     help = (
         "Write synthetic CF and CB artifact folders OUT/cf and OUT/cb in the seed layout: skewed item "
         "popularity, purchases, factors, precomputed recommendations for part of the customers, product "
-        "names and content vectors. Existing folders are replaced."
+        "names and content vectors; and the purchases and catalogue behind them as OUT/interactions.csv "
+        "(customer_id,item_id,weight,timestamp) and OUT/items.csv (item_id,title), which train_models "
+        "reads. Existing folders and files are replaced."
     )
 
     def add_arguments(self, parser):
@@ -48,6 +50,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Wrote demo data: {summary['users']} users, {summary['items']} items, "
             f"{summary['interactions']} interactions, {summary['recommendations']} recommendations, "
-            f"{summary['factors']} factors; CB {summary['cb_items']} items in {summary['seconds']:.1f} s "
+            f"{summary['factors']} factors; CB {summary['cb_items']} items; "
+            f"{summary['interactions_csv'].name}, {summary['items_csv'].name} in {summary['seconds']:.1f} s "
             f"-> {options['out']}"
         )

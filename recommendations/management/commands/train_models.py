@@ -9,11 +9,11 @@ from recommendations.training.exceptions import TrainingError
 from recommendations.training.pipeline import train_models
 
 
-def _date(value):
+def _date(value, option="--split-date"):
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise TrainingError(f"--split-date {value!r} is not a date (use YYYY-MM-DD).") from None
+        raise TrainingError(f"{option} {value!r} is not a date (use YYYY-MM-DD).") from None
 
 
 class Command(BaseCommand):
@@ -40,6 +40,11 @@ class Command(BaseCommand):
             metavar="YYYY-MM-DD",
             help="train on what came before; write DIR/test.csv with new pairs from then on",
         )
+        parser.add_argument(
+            "--split-end",
+            metavar="YYYY-MM-DD",
+            help="end of the held-out period: events from then on are ignored (a validation window)",
+        )
         parser.add_argument("--out", required=True, metavar="DIR")
         parser.add_argument("--factors", type=int, default=cf.DEFAULT_FACTORS)
         parser.add_argument("--iterations", type=int, default=cf.DEFAULT_ITERATIONS)
@@ -50,7 +55,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--top-n", type=int, default=cf.DEFAULT_TOP_N, help="recommendations precomputed per customer"
         )
-        parser.add_argument("--cb-components", type=int, default=cb.DEFAULT_COMPONENTS)
+        parser.add_argument(
+            "--cb-components",
+            type=int,
+            default=cb.DEFAULT_COMPONENTS,
+            help="reduce the TF-IDF item vectors to N SVD components (default: keep the terms)",
+        )
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--recs-format", choices=("parquet", "csv", "pkl"), default="parquet")
         parser.add_argument("--mapping-format", choices=("pkl", "json"), default="pkl")
@@ -65,11 +75,14 @@ class Command(BaseCommand):
         try:
             if options["top_n"] < 1:
                 raise TrainingError(f"--top-n {options['top_n']} must be at least 1.")
+            if options["split_end"] and not options["split_date"]:
+                raise TrainingError("--split-end needs --split-date.")
             summary = train_models(
                 interactions_path=options["interactions"],
                 items_path=options["items"],
                 data_format=options["data_format"],
                 split_date=_date(options["split_date"]) if options["split_date"] else None,
+                split_end=_date(options["split_end"], "--split-end") if options["split_end"] else None,
                 out_dir=options["out"],
                 factors=options["factors"],
                 iterations=options["iterations"],

@@ -1,0 +1,129 @@
+"""Admin page to train CF and CB models from uploaded files and register their bundles.
+
+There is no model behind it, so nothing is registered: ``install`` adds the page to the
+admin site's URLs (``admin:recommendations_train``) and, for those allowed to use it, to
+the site's app list (the index and the navigation sidebar). Validation lives in
+``forms.TrainingForm``; storing the uploads and queueing the work in
+``tasks.training_queue``. Using the page takes ``modelstore.add_modelversion``.
+"""
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.views.decorators.csrf import csrf_exempt
+
+from modelstore.upload import limited_upload_handlers, upload_refusals
+
+from .forms import TrainingForm
+from .tasks import training_queue
+
+PERMISSION = "modelstore.add_modelversion"
+URL_NAME = "recommendations_train"
+FIELDSETS = [
+    ("Data", {"fields": ["interactions", "data_format", "items", "split_date"]}),
+    (
+        "Collaborative filtering (implicit ALS)",
+        {"fields": ["factors", "iterations", "regularization", "alpha"]},
+    ),
+    ("Versions", {"fields": ["notes", "activate"]}),
+]
+
+
+def train_view(request, site=admin.site):
+    """Show the training form; on a valid post queue the training and go to the version list."""
+    if not request.user.has_perm(PERMISSION):
+        raise PermissionDenied
+    if request.method == "POST":
+        form = TrainingForm(request.POST, request.FILES, refusals=upload_refusals(request))
+        if form.is_valid():
+            data = form.cleaned_data
+            with transaction.atomic():
+                cf_version, cb_version = training_queue(
+                    interactions_file=data["interactions"],
+                    items_file=data["items"],
+                    data_format=data["data_format"],
+                    split_date=data["split_date"],
+                    factors=data["factors"],
+                    iterations=data["iterations"],
+                    regularization=data["regularization"],
+                    alpha=data["alpha"],
+                    activate=data["activate"],
+                    notes=data["notes"],
+                    user=request.user,
+                )
+            built = f"CF version {cf_version.pk}" + (f" and CB version {cb_version.pk}" if cb_version else "")
+            then = "; they become active once verified" if data["activate"] else ""
+            messages.success(
+                request,
+                f"Training from “{data['interactions'].name}” started: {built} are listed here{then}.",
+            )
+            return HttpResponseRedirect(_next_url(request, site))
+    else:
+        form = TrainingForm()
+    context = {
+        **site.each_context(request),
+        "title": "Train models from files",
+        "adminform": helpers.AdminForm(form, FIELDSETS, {}),
+        "form": form,
+        "errors": helpers.AdminErrorList(form, []),
+    }
+    return TemplateResponse(request, "admin/recommendations/train.html", context)
+
+
+def _next_url(request, site):
+    """Return the version list, or this page again for someone who may add versions but not list them."""
+    if request.user.has_perm("modelstore.view_modelversion") or request.user.has_perm(
+        "modelstore.change_modelversion"
+    ):
+        return reverse("admin:modelstore_modelversion_changelist", current_app=site.name)
+    return reverse(f"admin:{URL_NAME}", current_app=site.name)
+
+
+def install(site):
+    """Add the training page to ``site``'s URLs and app list (once)."""
+    if getattr(site, "_hybridrec_training_page", False):
+        return
+    site._hybridrec_training_page = True
+    site_get_urls = site.get_urls
+    site_get_app_list = site.get_app_list
+    protected = site.admin_view(lambda request: train_view(request, site))
+
+    @csrf_exempt  # the CSRF check runs in ``protected``, after the upload handlers are set
+    def train(request):
+        request.upload_handlers = limited_upload_handlers(request)
+        return protected(request)
+
+    def get_urls():
+        return [path("recommendations/train/", train, name=URL_NAME), *site_get_urls()]
+
+    def get_app_list(request, app_label=None):
+        apps = site_get_app_list(request, app_label)
+        if app_label is None and request.user.has_perm(PERMISSION):
+            url = reverse(f"admin:{URL_NAME}", current_app=site.name)
+            page = {
+                "name": "Train models",
+                "object_name": "Training",
+                "admin_url": url,
+                "add_url": None,
+                "view_only": False,
+                "perms": {"add": True, "change": False, "delete": False, "view": True},
+            }
+            entry = {
+                "name": "Recommendations",
+                "app_label": "recommendations",
+                "app_url": url,
+                "has_module_perms": True,
+                "models": [page],
+            }
+            apps = sorted([*apps, entry], key=lambda app: app["name"].lower())
+        return apps
+
+    site.get_urls = get_urls
+    site.get_app_list = get_app_list
+
+
+install(admin.site)

@@ -1,0 +1,241 @@
+"""Train CF and CB models from uploaded files and register their bundles: a Celery task and its queueing.
+
+``training_queue`` (the admin's training page calls it) stores the uploads under
+``MEDIA_ROOT/training/``, creates ``building`` rows for the versions to come and queues
+``train_and_build`` once the transaction commits. The task takes those ids and paths,
+trains with ``recommendations.training.pipeline`` into a folder under the first of
+``HYBRIDREC_ARTIFACT_ROOTS``, then builds, verifies (and, when asked, activates) the
+bundles through ``modelstore.services``. With no broker configured it runs in-process.
+"""
+
+import logging
+import shutil
+import uuid
+from pathlib import Path
+
+from celery import shared_task
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from modelstore import services
+from modelstore.bundles import BundleError
+from modelstore.exceptions import RegistryError
+from modelstore.models import ModelVersion
+
+from .training import options
+from .training.exceptions import TrainingError
+
+logger = logging.getLogger(__name__)
+
+UPLOAD_FOLDER = "training"
+RUN_FOLDER = "training"
+
+
+def upload_root():
+    """Return the folder under MEDIA_ROOT that holds uploaded training files."""
+    return Path(settings.MEDIA_ROOT) / UPLOAD_FOLDER
+
+
+def run_folder(cf_version_id):
+    """Return the artifacts folder of the training run that builds CF version ``cf_version_id``."""
+    roots = settings.HYBRIDREC_ARTIFACT_ROOTS
+    if not roots:
+        raise TrainingError("No artifact root to train into (HYBRIDREC_ARTIFACT_ROOTS is empty).")
+    return Path(roots[0]) / RUN_FOLDER / f"run-{cf_version_id}"
+
+
+def training_queue(
+    *,
+    interactions_file,
+    items_file=None,
+    data_format="generic",
+    split_date=None,
+    factors=options.DEFAULT_FACTORS,
+    iterations=options.DEFAULT_ITERATIONS,
+    regularization=options.DEFAULT_REGULARIZATION,
+    alpha=options.DEFAULT_ALPHA,
+    activate=False,
+    notes="",
+    user=None,
+):
+    """Store the uploaded files, create the ``building`` rows and queue training once the transaction commits.
+
+    A CB version is built when there are item texts: an items file, or the Online Retail
+    format (its descriptions). Return ``(cf_version, cb_version or None)``.
+    """
+    folder = upload_root() / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    try:
+        interactions_path = _store_upload(interactions_file, folder, "interactions")
+        items_path = _store_upload(items_file, folder, "items") if items_file else None
+        source = interactions_file.name + (f" and {items_file.name}" if items_file else "")
+        details = f"{data_format}, split {split_date}" if split_date else data_format
+        note = (
+            f"Trained from {source} ({details}; {factors} factors, {iterations} iterations, alpha {alpha:g})."
+        )
+        notes = f"{notes}\n{note}".strip() if notes else note
+        cf_version = services.version_start_build(kind="cf", notes=notes, user=user)
+        with_cb = items_path is not None or data_format == "online-retail"
+        cb_version = services.version_start_build(kind="cb", notes=notes, user=user) if with_cb else None
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    arguments = {
+        "cb_version_id": cb_version.pk if cb_version else None,
+        "items_path": str(items_path) if items_path else None,
+        "data_format": data_format,
+        "split_date": split_date.isoformat() if split_date else None,
+        "factors": int(factors),
+        "iterations": int(iterations),
+        "regularization": float(regularization),
+        "alpha": float(alpha),
+        "activate": bool(activate),
+        "user_id": getattr(user, "pk", None),
+    }
+    transaction.on_commit(lambda: train_and_build.delay(cf_version.pk, str(interactions_path), **arguments))
+    return cf_version, cb_version
+
+
+def _store_upload(upload, folder, stem):
+    """Copy an uploaded file into ``folder`` as ``stem`` plus its suffixes (``.csv.xz``); return the path."""
+    suffixes = "".join(Path(upload.name).suffixes[-2:]).lower()
+    path = folder / f"{stem}{suffixes}"
+    with open(path, "wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+    return path
+
+
+def _user(user_id):
+    return get_user_model().objects.filter(pk=user_id).first() if user_id else None
+
+
+def _remove_uploads(*paths):
+    """Remove the upload folder the paths sit in, when it is one under MEDIA_ROOT/training/."""
+    root = upload_root().resolve()
+    for path in paths:
+        if path and Path(path).resolve().parent.parent == root:
+            shutil.rmtree(Path(path).resolve().parent, ignore_errors=True)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def train_and_build(
+    cf_version_id,
+    interactions_path,
+    *,
+    cb_version_id=None,
+    items_path=None,
+    data_format="generic",
+    split_date=None,
+    factors=options.DEFAULT_FACTORS,
+    iterations=options.DEFAULT_ITERATIONS,
+    regularization=options.DEFAULT_REGULARIZATION,
+    alpha=options.DEFAULT_ALPHA,
+    activate=False,
+    user_id=None,
+):
+    """Train from the files, then build and verify the ``building`` rows made by ``training_queue``.
+
+    Idempotent: rows that are no longer ``building`` were finished by an earlier delivery
+    and are left alone. Failures are recorded on the rows (status ``failed`` and the reason)
+    and logged. With a split date the held-out pairs evaluate the new versions and the
+    metrics are stored on the CF version. Return ``{"cf": id, "cb": id or None}`` of the
+    resulting versions (an existing one when the same content was registered before).
+    """
+    from .training.pipeline import train_models
+
+    ids = [cf_version_id, cb_version_id]
+    rows = {
+        kind: ModelVersion.objects.filter(pk=pk).first() if pk else None
+        for kind, pk in zip(("cf", "cb"), ids, strict=True)
+    }
+    if rows["cf"] is None:
+        logger.warning("train_and_build: version %s no longer exists", cf_version_id)
+        return None
+    building = {kind: row for kind, row in rows.items() if row and row.status == ModelVersion.Status.BUILDING}
+    if not building:
+        return {kind: row.pk if row else None for kind, row in rows.items()}
+
+    try:
+        summary = train_models(
+            interactions_path=interactions_path,
+            items_path=items_path,
+            data_format=data_format,
+            split_date=split_date,
+            out_dir=run_folder(cf_version_id),
+            factors=factors,
+            iterations=iterations,
+            regularization=regularization,
+            alpha=alpha,
+        )
+    except (TrainingError, OSError) as exc:
+        text = _one_line(exc)
+        logger.warning("train_and_build: training for version %s failed: %s", cf_version_id, text)
+        services.version_fail_builds(version_ids=ids, error=f"Training failed: {text}")
+        _remove_uploads(interactions_path, items_path)
+        return {"cf": cf_version_id, "cb": cb_version_id}
+    except Exception as exc:
+        services.version_fail_builds(version_ids=ids, error=f"Training failed: {_one_line(exc)}")
+        logger.exception("train_and_build: training for version %s failed", cf_version_id)
+        raise
+
+    user = _user(user_id)
+    folders = {"cf": summary["cf_dir"], "cb": summary["cb_dir"]}
+    results = {}
+    for kind, row in building.items():
+        if folders[kind] is None:
+            services.version_fail_builds(
+                version_ids=[row.pk], error="Training made no content vectors: the items have no text."
+            )
+            results[kind] = row.pk
+            continue
+        results[kind] = _build(row, folders[kind], activate=activate, user=user)
+    _remove_uploads(interactions_path, items_path)
+
+    if summary["test_path"] is not None and results.get("cf"):
+        _evaluate(results["cf"], results.get("cb"), summary["test_path"])
+    return {kind: results.get(kind, row.pk if row else None) for kind, row in rows.items()}
+
+
+def _build(version, folder, *, activate, user):
+    """Build, verify and (when asked) activate one version; return the id of the resulting row."""
+    try:
+        result = services.version_build(
+            kind=version.kind, artifacts_path=folder, notes=version.notes, user=user, version=version
+        )
+        built = result.version
+        if built.status != ModelVersion.Status.READY:
+            built = services.version_verify(version=built)
+        if activate and built.status == ModelVersion.Status.READY:
+            services.version_activate(version=built, user=user)
+    except (BundleError, RegistryError, OSError) as exc:
+        # version_build has recorded the failure on the row.
+        logger.warning("train_and_build: %s version %s failed: %s", version.kind, version.pk, _one_line(exc))
+        return version.pk
+    if built.status != ModelVersion.Status.READY:
+        logger.warning(
+            "train_and_build: %s version %s failed verification: %s", built.kind, built.pk, built.error
+        )
+    return built.pk
+
+
+def _evaluate(cf_id, cb_id, test_path):
+    """Store offline metrics on the new CF version; a failure is logged, the versions stay."""
+    from .evaluation import EvaluationError, evaluate_version
+
+    cf_version = ModelVersion.objects.filter(pk=cf_id, status=ModelVersion.Status.READY).first()
+    cb_version = (
+        ModelVersion.objects.filter(pk=cb_id, status=ModelVersion.Status.READY).first() if cb_id else None
+    )
+    if cf_version is None:
+        return
+    try:
+        evaluate_version(cf_version=cf_version, cb_version=cb_version, test_path=test_path)
+    except (EvaluationError, BundleError, OSError) as exc:
+        logger.warning("train_and_build: evaluating version %s failed: %s", cf_id, _one_line(exc))
+
+
+def _one_line(exc):
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
