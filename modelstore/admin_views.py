@@ -185,6 +185,21 @@ def any_version_busy():
     return ModelVersion.objects.filter(status__in=BUSY_STATUSES).exists()
 
 
+def form_context(model_admin, request, title, form, fieldsets, *, form_id, submit_label, **extra):
+    """Return the context of a form page rendered with ``form_page.html`` (or a template extending it)."""
+    return _context(
+        model_admin,
+        request,
+        title,
+        adminform=helpers.AdminForm(form, fieldsets, {}),
+        form=form,
+        form_id=form_id,
+        submit_label=submit_label,
+        errors=helpers.AdminErrorList(form, []),
+        **extra,
+    )
+
+
 def _context(model_admin, request, title, **extra):
     return {
         **model_admin.admin_site.each_context(request),
@@ -253,15 +268,14 @@ def upload_view(model_admin, request):
     else:
         form = UploadForm()
     fieldsets = [(None, {"fields": ["file", "kind", "label", "notes"]})]
-    context = _context(
+    context = form_context(
         model_admin,
         request,
         "Upload a model bundle",
-        adminform=helpers.AdminForm(form, fieldsets, {}),
-        form=form,
+        form,
+        fieldsets,
         form_id="upload_form",
         submit_label="Upload and verify",
-        errors=helpers.AdminErrorList(form, []),
     )
     return TemplateResponse(request, "admin/modelstore/modelversion/upload.html", context)
 
@@ -294,15 +308,14 @@ def build_view(model_admin, request):
         ("Content-based", {"fields": ["cb_folder", "cb_path"]}),
         ("Bundle", {"fields": ["compression", "level", "notes", "activate"]}),
     ]
-    context = _context(
+    context = form_context(
         model_admin,
         request,
         "Build bundles from artifact folders",
-        adminform=helpers.AdminForm(form, fieldsets, {}),
-        form=form,
+        form,
+        fieldsets,
         form_id="build_form",
         submit_label="Build",
-        errors=helpers.AdminErrorList(form, []),
         artifact_roots=[str(root) for root in artifact_roots()],
     )
     return TemplateResponse(request, "admin/modelstore/modelversion/build.html", context)

@@ -8,7 +8,6 @@ the site's app list (the index and the navigation sidebar). Validation lives in
 """
 
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpResponseRedirect
@@ -16,6 +15,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.views.decorators.csrf import csrf_exempt
 
+from modelstore.admin_views import form_context
+from modelstore.models import ModelVersion
 from modelstore.upload import limited_upload_handlers, upload_refusals
 
 from .forms import TrainingForm
@@ -64,13 +65,15 @@ def train_view(request, site=admin.site):
             return HttpResponseRedirect(_next_url(request, site))
     else:
         form = TrainingForm()
-    context = {
-        **site.each_context(request),
-        "title": "Train models from files",
-        "adminform": helpers.AdminForm(form, FIELDSETS, {}),
-        "form": form,
-        "errors": helpers.AdminErrorList(form, []),
-    }
+    context = form_context(
+        site.get_model_admin(ModelVersion),
+        request,
+        "Train models from files",
+        form,
+        FIELDSETS,
+        form_id="training_form",
+        submit_label="Train and build",
+    )
     return TemplateResponse(request, "admin/recommendations/train.html", context)
 
 
