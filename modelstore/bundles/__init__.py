@@ -11,6 +11,7 @@ from .format import (
     FORMAT_VERSION,
     Bundle,
     WrittenBundle,
+    bundle_from_document,
     content_hash,
     detect_compression,
     file_sha256,
@@ -20,7 +21,7 @@ from .format import (
     write_bundle,
 )
 from .layout import CB, CF, KINDS
-from .safe import SEED_GLOBALS, safe_joblib_load
+from .safe import NATIVE_GLOBALS, SEED_GLOBALS, refuse, safe_joblib_load
 from .seed import convert_seed_bundle, is_seed_bundle
 from .verify import verify_arrays, verify_bundle
 
@@ -75,9 +76,15 @@ def load_any(path):
     if not path.is_file():
         raise CorruptBundle(f"{path.name} does not exist or is not a file")
     compression = detect_compression(path)
-    obj = safe_joblib_load(path, mmap_mode="r" if compression is None else None, allowed=SEED_GLOBALS)
+    seen = set()
+    obj = safe_joblib_load(
+        path, mmap_mode="r" if compression is None else None, allowed=SEED_GLOBALS, seen=seen
+    )
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
-        bundle = open_bundle(path)
+        # One load serves both layouts; a native bundle must still keep to the native list.
+        for module, name in sorted(seen - NATIVE_GLOBALS):
+            refuse(module, name)
+        bundle = bundle_from_document(obj, path, compression=compression, memory_mapped=compression is None)
         return LoadedFile(bundle.kind, bundle.arrays, dict(bundle.metadata), "native", compression)
     if is_seed_bundle(obj):
         kind, arrays, metadata = convert_seed_bundle(obj)

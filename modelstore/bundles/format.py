@@ -239,14 +239,19 @@ def open_bundle(path, *, expected_sha256=None, mmap=True):
     compression = detect_compression(path)
     use_mmap = mmap and compression is None
     obj = safe_joblib_load(path, mmap_mode="r" if use_mmap else None, allowed=NATIVE_GLOBALS)
+    return bundle_from_document(obj, path, compression=compression, memory_mapped=use_mmap)
+
+
+def bundle_from_document(obj, path, *, compression, memory_mapped):
+    """Return the Bundle of an already-unpickled native document, checking its structure."""
     document = _document(obj, path)
     return Bundle(
         kind=document["kind"],
         metadata=document["metadata"],
         arrays=document["arrays"],
-        path=path,
+        path=Path(path),
         compression=compression,
-        memory_mapped=use_mmap,
+        memory_mapped=memory_mapped,
         format_version=document["format_version"],
         counts=counts(document["kind"], document["arrays"]) if _has_count_arrays(document) else {},
     )

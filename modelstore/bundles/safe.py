@@ -104,12 +104,19 @@ def _checked_restore_array(data):
     return array
 
 
-def _resolve(module, name, allowed):
+def refuse(module, name):
+    """Raise the error for a global outside the allow-list."""
+    raise UnsafeBundle(
+        f"refused to load: the file names {module}.{name}, which is not on the allow-list "
+        "of data types (nothing in the file was run)"
+    )
+
+
+def _resolve(module, name, allowed, seen=None):
     if (module, name) not in allowed:
-        raise UnsafeBundle(
-            f"refused to load: the file names {module}.{name}, which is not on the allow-list "
-            "of data types (nothing in the file was run)"
-        )
+        refuse(module, name)
+    if seen is not None:
+        seen.add((module, name))
     if (module, name) == ("pyarrow.lib", "_restore_array"):
         return _checked_restore_array
     imported = __import__(module, fromlist=[name])
@@ -119,12 +126,13 @@ def _resolve(module, name, allowed):
 class SafeNumpyUnpickler(NumpyUnpickler):
     """joblib's unpickler, restricted to an allow-list of globals."""
 
-    def __init__(self, *args, allowed=NATIVE_GLOBALS, **kwargs):
+    def __init__(self, *args, allowed=NATIVE_GLOBALS, seen=None, **kwargs):
         self.allowed = allowed
+        self.seen = seen
         super().__init__(*args, **kwargs)
 
     def find_class(self, module, name):
-        return _resolve(module, name, self.allowed)
+        return _resolve(module, name, self.allowed, self.seen)
 
 
 class SafeUnpickler(pickle.Unpickler):
@@ -162,11 +170,11 @@ def _wrap_load_errors(load, path):
         ) from exc
 
 
-def safe_joblib_load(path, *, mmap_mode=None, allowed=NATIVE_GLOBALS):
+def safe_joblib_load(path, *, mmap_mode=None, allowed=NATIVE_GLOBALS, seen=None):
     """Load a joblib file (plain or compressed) without running code it names.
 
     Uncompressed files are memory-mapped when ``mmap_mode`` is given; compressed ones are
-    read into memory (joblib cannot map them).
+    read into memory (joblib cannot map them). ``seen``, a set, collects the globals used.
     """
     path = os.fspath(path)
 
@@ -181,6 +189,7 @@ def safe_joblib_load(path, *, mmap_mode=None, allowed=NATIVE_GLOBALS):
                     ensure_native_byte_order=validated_mode is None,
                     mmap_mode=validated_mode,
                     allowed=allowed,
+                    seen=seen,
                 )
                 return unpickler.load()
 

@@ -304,3 +304,16 @@ def test_truncated_bundle_is_corrupt_not_a_crash(tmp_path, cf_set):
     (tmp_path / "cut.joblib").write_bytes(data[: len(data) // 3])
     with pytest.raises(CorruptBundle):
         load_any(tmp_path / "cut.joblib")
+
+
+def test_a_native_bundle_may_not_use_the_seed_layouts_pandas_classes(tmp_path, cf_set):
+    """The seed allow-list admits DataFrames; a native bundle still keeps to the native one."""
+    import pandas as pd
+
+    written = write_bundle(tmp_path / "cf.joblib", kind="cf", arrays=cf_set)
+    document = joblib.load(written.path)
+    document["metadata"]["table"] = pd.DataFrame({"a": [1]})
+    joblib.dump(document, tmp_path / "with-frame.joblib")
+
+    with pytest.raises(UnsafeBundle, match="pandas"):
+        load_any(tmp_path / "with-frame.joblib")
