@@ -164,6 +164,10 @@ HYBRIDREC_ARTIFACT_ROOTS = [
 ]
 HYBRIDREC_BUNDLE_CACHE_DIR = Path(env_str("HYBRIDREC_BUNDLE_CACHE_DIR") or MEDIA_ROOT / "cache")
 HYBRIDREC_MAX_UPLOAD_BYTES = env_int("HYBRIDREC_MAX_UPLOAD_BYTES", 2 * 1024**3)
+# What one bundle or artifact file may expand to and make the loader allocate, and how many
+# times its own size a compressed one may expand to (small files: at least 64 MiB).
+HYBRIDREC_MAX_BUNDLE_BYTES = env_int("HYBRIDREC_MAX_BUNDLE_BYTES", 4 * 1024**3)
+HYBRIDREC_MAX_COMPRESSION_RATIO = env_int("HYBRIDREC_MAX_COMPRESSION_RATIO", 50)
 HYBRIDREC_MAX_K = env_int("HYBRIDREC_MAX_K", 100)
 HYBRIDREC_DEFAULT_K = env_int("HYBRIDREC_DEFAULT_K", 10)
 HYBRIDREC_MAX_BATCH = env_int("HYBRIDREC_MAX_BATCH", 100)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import get_valid_filename
@@ -16,11 +17,13 @@ from . import storage
 from .bundles import (
     BundleError,
     IncompatibleBundle,
+    Limits,
     content_hash,
     file_sha256,
     load_any,
     open_bundle,
     parse_compression,
+    plain_metadata,
     read_artifacts,
     verify_arrays,
     verify_bundle,
@@ -45,14 +48,19 @@ def _default_label(kind, content_sha256):
     return f"{kind}-{timezone.now():%Y%m%d-%H%M%S}-{content_sha256[:6]}"
 
 
-def _fields_from_metadata(metadata):
-    counts = metadata.get("counts", {})
+def bundle_limits():
+    """Return the limits for reading an untrusted file, from settings."""
+    return Limits(
+        max_bytes=settings.HYBRIDREC_MAX_BUNDLE_BYTES,
+        max_compression_ratio=settings.HYBRIDREC_MAX_COMPRESSION_RATIO,
+    )
+
+
+def _fields_from_metadata(metadata, counts):
+    """Return registry fields: counts computed from the arrays, library versions from metadata."""
     libraries = metadata.get("libraries", {})
     return {
-        "n_users": counts.get("n_users", 0),
-        "n_items": counts.get("n_items", 0),
-        "n_recommendations": counts.get("n_recommendations", 0),
-        "n_factors": counts.get("n_factors", 0),
+        **{key: counts.get(key, 0) for key in ("n_users", "n_items", "n_recommendations", "n_factors")},
         "joblib_version": libraries.get("joblib") or "",
         "numpy_version": libraries.get("numpy") or "",
         "pandas_version": libraries.get("pandas") or "",
@@ -64,8 +72,13 @@ def _existing(kind, content_sha256):
 
 
 def _register_loaded(loaded, *, source_path, uploaded_sha256, label, notes, user, compress, version=None):
-    """Store a loaded array set as a bundle and record (or reuse) its registry row."""
-    verify_arrays(loaded.kind, loaded.arrays)
+    """Store a loaded array set as a bundle and record (or reuse) its registry row.
+
+    Everything is checked before the file is stored; if the row still cannot be written,
+    the stored file is removed again unless another row uses it.
+    """
+    counts = verify_arrays(loaded.kind, loaded.arrays)
+    metadata = plain_metadata(loaded.metadata)
     digest = content_hash(loaded.arrays)
     existing = _existing(loaded.kind, digest)
     if existing is not None:
@@ -79,16 +92,27 @@ def _register_loaded(loaded, *, source_path, uploaded_sha256, label, notes, user
         .exists()
     ):
         raise RegistryError(f"a {loaded.kind} version labelled {label!r} already exists")
+    fields = {
+        "kind": loaded.kind,
+        "label": label or _default_label(loaded.kind, digest),
+        "notes": notes,
+        "content_sha256": digest,
+        "format_version": 1,
+        "source_layout": loaded.layout,
+        "status": ModelVersion.Status.PENDING,
+        "error": "",
+        **_fields_from_metadata(metadata, counts),
+    }
+    _check_fields(fields)
 
     staged = storage.staging_file()
     try:
         keep_file_as_is = loaded.layout == "native" and compress is None and source_path is not None
         if keep_file_as_is:
             shutil.copyfile(source_path, staged)
-            sha256 = uploaded_sha256 or file_sha256(staged)
-            metadata, compression = loaded.metadata, loaded.compression
+            sha256, compression = uploaded_sha256 or file_sha256(staged), loaded.compression
         else:
-            metadata = {k: v for k, v in loaded.metadata.items() if k not in ("counts", "content_sha256")}
+            metadata = {k: v for k, v in metadata.items() if k not in ("counts", "content_sha256")}
             written = write_bundle(
                 staged, kind=loaded.kind, arrays=loaded.arrays, metadata=metadata, compress=compress
             )
@@ -97,23 +121,15 @@ def _register_loaded(loaded, *, source_path, uploaded_sha256, label, notes, user
     finally:
         staged.unlink(missing_ok=True)
 
-    fields = {
-        "kind": loaded.kind,
-        "label": label or _default_label(loaded.kind, digest),
-        "notes": notes,
-        "file": name,
-        "sha256": sha256,
-        "uploaded_sha256": uploaded_sha256 or sha256,
-        "content_sha256": digest,
-        "size_bytes": storage.default_storage.size(name),
-        "compression": compression or "",
-        "format_version": 1,
-        "source_layout": loaded.layout,
-        "metadata": metadata,
-        "status": ModelVersion.Status.PENDING,
-        "error": "",
-        **_fields_from_metadata(metadata),
-    }
+    fields.update(
+        file=name,
+        sha256=sha256,
+        uploaded_sha256=uploaded_sha256 or sha256,
+        size_bytes=storage.default_storage.size(name),
+        compression=compression or "",
+        metadata=metadata,
+        **_fields_from_metadata(metadata, counts),
+    )
     try:
         with transaction.atomic():
             if version is None:
@@ -123,12 +139,31 @@ def _register_loaded(loaded, *, source_path, uploaded_sha256, label, notes, user
                     setattr(version, key, value)
                 version.save()
     except IntegrityError:
+        _remove_unused(name)
         # Another worker registered the same content a moment ago: same content, same row.
         existing = _existing(loaded.kind, digest)
         if existing is None:
             raise
         return Registered(existing, created=False)
+    except BaseException:
+        _remove_unused(name)
+        raise
     return Registered(version, created=True)
+
+
+def _check_fields(fields):
+    """Raise ``RegistryError`` if a row with these fields could not be saved (lengths, choices)."""
+    try:
+        ModelVersion(**fields).clean_fields(exclude=["file", "sha256", "uploaded_sha256"])
+    except ValidationError as exc:
+        problems = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items())
+        raise RegistryError(f"the version cannot be recorded: {problems}") from exc
+
+
+def _remove_unused(name):
+    """Remove a stored file that no row uses (a registration that failed after storing it)."""
+    if name and not ModelVersion.objects.filter(file=name).exists():
+        storage.remove(name)
 
 
 def version_register(*, path, kind=None, label="", notes="", user=None, compress=None, uploaded_sha256=None):
@@ -138,7 +173,7 @@ def version_register(*, path, kind=None, label="", notes="", user=None, compress
     array layout. Registering content that is already registered returns the existing version.
     """
     started = time.perf_counter()
-    loaded = load_any(path)
+    loaded = load_any(path, limits=bundle_limits())
     if kind and kind != loaded.kind:
         raise IncompatibleBundle(f"{Path(path).name} holds a {loaded.kind} bundle, not {kind}")
     uploaded_sha256 = uploaded_sha256 or file_sha256(path)
@@ -171,7 +206,7 @@ def version_build(*, kind, artifacts_path, compress=None, label="", notes="", us
     """
     started = time.perf_counter()
     try:
-        loaded = read_artifacts(artifacts_path, kind)
+        loaded = read_artifacts(artifacts_path, kind, limits=bundle_limits())
         result = _register_loaded(
             loaded,
             source_path=None,
@@ -213,13 +248,17 @@ def version_verify(*, version):
         if not version.file:
             raise IncompatibleBundle("version has no stored file")
         path = storage.local_path(version.file.name, version.sha256)
-        bundle = open_bundle(path, expected_sha256=version.sha256)
+        bundle = open_bundle(path, expected_sha256=version.sha256, limits=bundle_limits())
         if bundle.kind != version.kind:
             raise IncompatibleBundle(f"file holds a {bundle.kind} bundle, registered as {version.kind}")
         counts = verify_bundle(bundle)
         if version.content_sha256 and bundle.metadata.get("content_sha256") != version.content_sha256:
             raise IncompatibleBundle("file content differs from the content registered for this version")
     except (BundleError, OSError) as exc:
+        _fail(version, exc)
+        return version
+    except Exception as exc:
+        logger.exception("verifying version %s failed unexpectedly", version.pk)
         _fail(version, exc)
         return version
     version.status = ModelVersion.Status.READY
@@ -310,7 +349,7 @@ def version_upload(*, uploaded_file, kind=None, label="", notes="", user=None):
             "(HYBRIDREC_MAX_UPLOAD_BYTES)"
         )
     with storage.staging_folder() as folder:
-        staged = folder / (get_valid_filename(Path(uploaded_file.name or "upload").name) or "upload")
+        staged = folder / staged_name(uploaded_file.name)
         digest = hashlib.sha256()
         written = 0
         with open(staged, "wb") as out:
@@ -332,6 +371,18 @@ def version_upload(*, uploaded_file, kind=None, label="", notes="", user=None):
             user=user,
             uploaded_sha256=digest.hexdigest(),
         )
+
+
+def staged_name(uploaded_name, *, max_bytes=120):
+    """Return a safe local file name for an upload, shortened to ``max_bytes`` keeping its extension."""
+    name = get_valid_filename(Path(uploaded_name or "upload").name) or "upload"
+    if len(name.encode()) <= max_bytes:
+        return name
+    stem, dot, extension = name.partition(".")
+    extension = f".{extension}"[: max_bytes // 2] if dot else ""
+    budget = max_bytes - len(extension.encode())
+    stem = stem.encode()[:budget].decode(errors="ignore") or "upload"
+    return stem + extension
 
 
 def version_queue_verify(*, version, activate=False, user=None):

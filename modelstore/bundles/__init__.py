@@ -4,7 +4,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .artifacts import read_cb_artifacts, read_cf_artifacts
-from .exceptions import BundleError, CorruptBundle, IncompatibleBundle, UnsafeBundle
+from .exceptions import (
+    BundleError,
+    CorruptBundle,
+    IncompatibleBundle,
+    InvalidMetadata,
+    OversizedBundle,
+    UnsafeBundle,
+)
 from .format import (
     COMPRESSORS,
     FORMAT,
@@ -21,6 +28,8 @@ from .format import (
     write_bundle,
 )
 from .layout import CB, CF, KINDS
+from .limits import DEFAULT_LIMITS, Limits
+from .metadata import plain_metadata
 from .safe import NATIVE_GLOBALS, SEED_GLOBALS, refuse, safe_joblib_load
 from .seed import convert_seed_bundle, is_seed_bundle
 from .verify import verify_arrays, verify_bundle
@@ -36,7 +45,10 @@ __all__ = [
     "BundleError",
     "CorruptBundle",
     "IncompatibleBundle",
+    "InvalidMetadata",
+    "Limits",
     "LoadedFile",
+    "OversizedBundle",
     "UnsafeBundle",
     "WrittenBundle",
     "content_hash",
@@ -44,6 +56,7 @@ __all__ = [
     "file_sha256",
     "load_any",
     "open_bundle",
+    "plain_metadata",
     "parse_compression",
     "read_artifacts",
     "read_cb_artifacts",
@@ -66,11 +79,13 @@ class LoadedFile:
     compression: str | None
 
 
-def load_any(path):
+def load_any(path, *, limits=None):
     """Read a native or seed-layout bundle file (plain or compressed) into an array set.
 
     Nothing named by the file is run: the allow-list covers numpy, joblib's array wrapper,
     builtin containers and, for the seed layout, the pandas classes a DataFrame needs.
+    Reading stays within ``limits``; metadata comes back as plain JSON types. Every problem
+    is a ``BundleError``.
     """
     path = Path(path)
     if not path.is_file():
@@ -78,7 +93,7 @@ def load_any(path):
     compression = detect_compression(path)
     seen = set()
     obj = safe_joblib_load(
-        path, mmap_mode="r" if compression is None else None, allowed=SEED_GLOBALS, seen=seen
+        path, mmap_mode="r" if compression is None else None, allowed=SEED_GLOBALS, seen=seen, limits=limits
     )
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         # One load serves both layouts; a native bundle must still keep to the native list.
@@ -87,7 +102,7 @@ def load_any(path):
         bundle = bundle_from_document(obj, path, compression=compression, memory_mapped=compression is None)
         return LoadedFile(bundle.kind, bundle.arrays, dict(bundle.metadata), "native", compression)
     if is_seed_bundle(obj):
-        kind, arrays, metadata = convert_seed_bundle(obj)
+        kind, arrays, metadata = _converted(lambda: convert_seed_bundle(obj), path.name)
         return LoadedFile(kind, arrays, metadata, "seed-bundle", compression)
     raise IncompatibleBundle(
         f"{path.name} is neither a {FORMAT} file nor a seed-layout bundle "
@@ -95,10 +110,21 @@ def load_any(path):
     )
 
 
-def read_artifacts(path, kind):
-    """Read a CF or CB artifacts folder into an array set."""
+def _converted(convert, name):
+    """Run a seed-layout conversion; whatever pandas or numpy raise on odd input is a CorruptBundle."""
+    try:
+        return convert()
+    except BundleError:
+        raise
+    except Exception as exc:  # the parts came from an untrusted file: any failure means a bad file
+        raise CorruptBundle(f"cannot convert {name}: {str(exc)[:200] or type(exc).__name__}") from exc
+
+
+def read_artifacts(path, kind, *, limits=None):
+    """Read a CF or CB artifacts folder into an array set, each file within ``limits``."""
     reader = {CF: read_cf_artifacts, CB: read_cb_artifacts}.get(kind)
     if reader is None:
         raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
-    arrays, metadata = reader(path)
+    limits = limits or DEFAULT_LIMITS
+    arrays, metadata = _converted(lambda: reader(path, limits=limits), Path(path).name)
     return LoadedFile(kind, arrays, metadata, f"{kind}-artifacts", None)

@@ -12,25 +12,22 @@ through the allow-list unpickler.
 """
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from .exceptions import BundleError, CorruptBundle, IncompatibleBundle
+from .exceptions import BundleError, CorruptBundle, IncompatibleBundle, OversizedBundle
 from .layout import cb_arrays, id_array, l2_normalise, top_neighbors
-from .safe import BUILTIN_GLOBALS, SEED_GLOBALS, safe_joblib_load, safe_pickle_load
-from .seed import _jsonable, cf_from_parts, id_column, ids_from_mapping
+from .limits import DEFAULT_LIMITS
+from .metadata import plain_metadata
+from .safe import MAPPING_GLOBALS, SEED_GLOBALS, safe_joblib_load, safe_pickle_load
+from .seed import cf_from_parts, id_column, ids_from_mapping
 
 CB_NEIGHBORS = 50
 # Sparse CB features wider than this are reduced with TruncatedSVD rather than densified.
 CB_MAX_DENSE_FEATURES = 1024
 CB_REDUCED_COMPONENTS = 128
-# Mapping pickles hold builtins; numpy integer rows appear as numpy scalars.
-MAPPING_GLOBALS = BUILTIN_GLOBALS | {
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-}
 
 
 def _first(folder, names, label, *, required=True):
@@ -43,19 +40,50 @@ def _first(folder, names, label, *, required=True):
 
 
 def _npy(path):
+    # Memory-mapped: a header that claims more than the file holds is refused by numpy, and
+    # nothing is allocated until the conversion copies what is really there.
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
-        if "allow_pickle" in str(exc):
+        if "allow_pickle" in str(exc) or "Python objects" in str(exc):
             raise CorruptBundle(f"{path.name} holds Python objects, which are refused") from exc
         raise CorruptBundle(f"cannot read {path.name}: {exc}") from exc
     except (OSError, EOFError) as exc:
         raise CorruptBundle(f"cannot read {path.name}: {exc}") from exc
 
 
-def _sparse(path):
+def _check_npz(path, limits):
+    """Refuse an ``.npz`` whose members claim more bytes than the budget, before reading any."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            claimed = sum(member.file_size for member in members)
+            if len(members) > 16 or claimed > limits.for_file(path.stat().st_size, compressed=True):
+                raise OversizedBundle(
+                    f"{path.name} expands to {claimed:,} bytes in {len(members)} members, over the budget "
+                    "(HYBRIDREC_MAX_BUNDLE_BYTES, HYBRIDREC_MAX_COMPRESSION_RATIO); nothing was read"
+                )
+            for member in members:
+                with archive.open(member) as handle:
+                    major, _ = np.lib.format.read_magic(handle)
+                    read_header = (
+                        np.lib.format.read_array_header_1_0
+                        if major == 1
+                        else np.lib.format.read_array_header_2_0
+                    )
+                    shape, _, dtype = read_header(handle)
+                if dtype.hasobject:
+                    raise CorruptBundle(f"{path.name} holds Python objects, which are refused")
+                if int(np.prod(shape, dtype=object)) * dtype.itemsize > member.file_size:
+                    raise CorruptBundle(f"{path.name}: {member.filename} claims more data than it holds")
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise CorruptBundle(f"cannot read {path.name}: {exc}") from exc
+
+
+def _sparse(path, limits=DEFAULT_LIMITS):
     import scipy.sparse
 
+    _check_npz(path, limits)
     try:
         return scipy.sparse.load_npz(path)
     except ValueError as exc:
@@ -66,7 +94,7 @@ def _sparse(path):
         raise CorruptBundle(f"cannot read {path.name}: {exc}") from exc
 
 
-def _mapping(folder, stem):
+def _mapping(folder, stem, limits=DEFAULT_LIMITS):
     path = _first(folder, (f"{stem}.pkl", f"{stem}.json"), f"{stem} (.pkl or .json)")
     if path.suffix == ".json":
         try:
@@ -74,7 +102,7 @@ def _mapping(folder, stem):
         except (ValueError, UnicodeDecodeError) as exc:
             raise CorruptBundle(f"{path.name} is not valid JSON: {exc}") from exc
     else:
-        mapping = safe_pickle_load(path, allowed=MAPPING_GLOBALS)
+        mapping = safe_pickle_load(path, allowed=MAPPING_GLOBALS, limits=limits)
     if not isinstance(mapping, dict):
         raise CorruptBundle(f"{path.name} holds a {type(mapping).__name__}, not a dict of id → row")
     try:
@@ -83,7 +111,7 @@ def _mapping(folder, stem):
         raise CorruptBundle(f"{path.name} maps ids to values that are not row numbers") from None
 
 
-def _table(path):
+def _table(path, limits=DEFAULT_LIMITS):
     import pandas as pd
 
     try:
@@ -92,7 +120,7 @@ def _table(path):
         if path.suffix == ".csv":
             return pd.read_csv(path, dtype={"customer_id": str, "item_id": str})
         # pandas' to_pickle writes a plain pickle, joblib.dump its own stream: read both.
-        return safe_joblib_load(path, allowed=SEED_GLOBALS)
+        return safe_joblib_load(path, allowed=SEED_GLOBALS, limits=limits)
     except BundleError:
         raise
     except Exception as exc:  # parquet and CSV readers raise many kinds; all mean "unreadable"
@@ -104,8 +132,8 @@ def _metadata(folder):
     if not path.is_file():
         return {}
     try:
-        return _jsonable(json.loads(path.read_text()))
-    except (ValueError, UnicodeDecodeError) as exc:
+        return plain_metadata(json.loads(path.read_text()))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise CorruptBundle(f"metadata.json is not valid JSON: {exc}") from exc
 
 
@@ -116,8 +144,8 @@ def _folder(path):
     return folder
 
 
-def read_cf_artifacts(path):
-    """Return ``(arrays, metadata)`` for a CF artifacts folder."""
+def read_cf_artifacts(path, *, limits=DEFAULT_LIMITS):
+    """Return ``(arrays, metadata)`` for a CF artifacts folder, reading each file within ``limits``."""
     folder = _folder(path)
     recs_path = _first(
         folder,
@@ -129,19 +157,19 @@ def read_cf_artifacts(path):
     similarity_path = _first(folder, ("item_similarity.npy",), "item similarity", required=False)
     popularity_path = _first(folder, ("item_popularity.npy",), "item popularity", required=False)
     arrays = cf_from_parts(
-        customer_mapping=_mapping(folder, "customer_mapping"),
-        item_mapping=_mapping(folder, "item_mapping"),
+        customer_mapping=_mapping(folder, "customer_mapping", limits),
+        item_mapping=_mapping(folder, "item_mapping", limits),
         user_factors=_npy(_first(folder, ("user_factors.npy",), "user_factors.npy")),
         item_factors=_npy(_first(folder, ("item_factors.npy",), "item_factors.npy")),
-        recs=_table(recs_path) if recs_path else None,
-        interactions=_sparse(interactions_path) if interactions_path else None,
+        recs=_table(recs_path, limits) if recs_path else None,
+        interactions=_sparse(interactions_path, limits) if interactions_path else None,
         item_popularity=_npy(popularity_path) if popularity_path else None,
         item_similarity=_npy(similarity_path) if similarity_path else None,
     )
     return arrays, {"source_layout": "cf-artifacts", "source_metadata": _metadata(folder)}
 
 
-def _cb_vectors(folder):
+def _cb_vectors(folder, limits):
     dense = _first(folder, ("item_embeddings.npy",), "item_embeddings.npy", required=False)
     if dense is not None:
         vectors = _npy(dense)
@@ -149,7 +177,7 @@ def _cb_vectors(folder):
             raise CorruptBundle("item_embeddings.npy must be a 2-d numeric array")
         return vectors
     sparse_path = _first(folder, ("item_features.npz",), "item_embeddings.npy or item_features.npz")
-    features = _sparse(sparse_path).tocsr().astype(np.float32)
+    features = _sparse(sparse_path, limits).tocsr().astype(np.float32)
     if features.shape[1] <= CB_MAX_DENSE_FEATURES:
         return features.toarray()
     from sklearn.decomposition import TruncatedSVD
@@ -158,13 +186,13 @@ def _cb_vectors(folder):
     return TruncatedSVD(n_components=components, random_state=0).fit_transform(features)
 
 
-def _titles(folder, item_ids):
+def _titles(folder, item_ids, limits):
     path = _first(folder, ("items.parquet", "items.csv"), "items table", required=False)
     if path is None:
         return None
     import pandas as pd
 
-    table = _table(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype={"item_id": str})
+    table = _table(path, limits) if path.suffix == ".parquet" else pd.read_csv(path, dtype={"item_id": str})
     if "item_id" not in table.columns or "title" not in table.columns:
         raise CorruptBundle(f"{path.name} needs the columns item_id and title")
     titles = pd.Series(table["title"].astype(str).to_numpy(), index=id_column(table["item_id"]))
@@ -172,13 +200,13 @@ def _titles(folder, item_ids):
     return titles.reindex(item_ids).fillna("").to_numpy(dtype=str)
 
 
-def read_cb_artifacts(path):
-    """Return ``(arrays, metadata)`` for a CB artifacts folder."""
+def read_cb_artifacts(path, *, limits=DEFAULT_LIMITS):
+    """Return ``(arrays, metadata)`` for a CB artifacts folder, reading each file within ``limits``."""
     folder = _folder(path)
-    vectors = l2_normalise(_cb_vectors(folder))
+    vectors = l2_normalise(_cb_vectors(folder, limits))
     if not np.isfinite(vectors).all():
         raise CorruptBundle("item vectors hold NaN or infinite values")
-    item_ids = ids_from_mapping(_mapping(folder, "item_mapping"), vectors.shape[0], "item")
+    item_ids = ids_from_mapping(_mapping(folder, "item_mapping", limits), vectors.shape[0], "item")
     similarity_path = _first(folder, ("item_similarity.npy",), "item similarity", required=False)
     if similarity_path is not None:
         similarity = _npy(similarity_path)
@@ -190,7 +218,7 @@ def read_cb_artifacts(path):
     arrays = cb_arrays(
         item_ids=item_ids,
         item_vectors=vectors,
-        item_titles=_titles(folder, id_array(item_ids)),
+        item_titles=_titles(folder, id_array(item_ids), limits),
         neighbor_indices=neighbor_indices,
         neighbor_scores=neighbor_scores,
         normalise=False,

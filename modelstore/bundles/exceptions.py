@@ -23,3 +23,15 @@ class IncompatibleBundle(BundleError):
     """The file is well-formed but not a layout or version this code reads."""
 
     code = "incompatible_bundle"
+
+
+class OversizedBundle(CorruptBundle):
+    """The file declares or expands to more than the byte budget allows; nothing was allocated."""
+
+    code = "bundle_too_large"
+
+
+class InvalidMetadata(BundleError):
+    """The bundle's metadata cannot be stored as plain JSON within the limits."""
+
+    code = "invalid_metadata"

@@ -22,6 +22,7 @@ import numpy as np
 
 from .exceptions import CorruptBundle, IncompatibleBundle
 from .layout import KINDS, REQUIRED, counts
+from .metadata import plain_metadata
 from .safe import NATIVE_GLOBALS, safe_joblib_load
 
 FORMAT = "hybridrec-bundle"
@@ -157,17 +158,19 @@ def write_bundle(path, *, kind, arrays, metadata=None, compress=None):
     """Write a bundle atomically (temporary file, then rename) and return what was written.
 
     ``compress`` is None (memory-mappable, the default), ``"zlib"``, ``"gzip"``, ``"lz4"``,
-    ``"xz"``, optionally with a level (``"lz4:3"``).
+    ``"xz"``, optionally with a level (``"lz4:3"``). ``metadata`` is stored as plain JSON
+    types (``InvalidMetadata`` when it cannot be), so what this writes, the reader accepts.
     """
     if kind not in KINDS:
         raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
     arrays = {name: np.asarray(array) for name, array in arrays.items()}
     check_arrays(arrays)
     algorithm, level = parse_compression(compress)
+    metadata = plain_metadata(metadata)
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     full_metadata = {
-        **(metadata or {}),
-        "created_at": (metadata or {}).get("created_at", now),
+        **metadata,
+        "created_at": metadata.get("created_at", now),
         "kind": kind,
         "counts": counts(kind, arrays),
         "content_sha256": content_hash(arrays),
@@ -221,10 +224,11 @@ def _document(obj, path):
     return obj
 
 
-def open_bundle(path, *, expected_sha256=None, mmap=True):
+def open_bundle(path, *, expected_sha256=None, mmap=True, limits=None):
     """Open a native bundle, memory-mapped when uncompressed, without running code.
 
-    With ``expected_sha256`` the file is hashed first and refused when it differs.
+    With ``expected_sha256`` the file is hashed first and refused when it differs. ``limits``
+    bound what reading it may spend (``limits.DEFAULT_LIMITS`` when None).
     """
     path = Path(path)
     if not path.is_file():
@@ -238,7 +242,7 @@ def open_bundle(path, *, expected_sha256=None, mmap=True):
             )
     compression = detect_compression(path)
     use_mmap = mmap and compression is None
-    obj = safe_joblib_load(path, mmap_mode="r" if use_mmap else None, allowed=NATIVE_GLOBALS)
+    obj = safe_joblib_load(path, mmap_mode="r" if use_mmap else None, allowed=NATIVE_GLOBALS, limits=limits)
     return bundle_from_document(obj, path, compression=compression, memory_mapped=use_mmap)
 
 
@@ -247,7 +251,7 @@ def bundle_from_document(obj, path, *, compression, memory_mapped):
     document = _document(obj, path)
     return Bundle(
         kind=document["kind"],
-        metadata=document["metadata"],
+        metadata=plain_metadata(document["metadata"]),
         arrays=document["arrays"],
         path=Path(path),
         compression=compression,

@@ -1,107 +1,37 @@
-"""Unpickle untrusted files through an allow-list of globals.
+"""Unpickle untrusted files through the allow-list, within a byte budget.
 
 Pickles run code: any global a pickle names can be called while it loads. Bundles and
-artifact pickles come from uploads, so every global is checked against the lists below
-before it is imported, and anything else stops the load with :class:`UnsafeBundle`
-before a single object that the file names is built. The lists live here, never in a file.
+artifact pickles come from uploads, so this unpickler (joblib's, which is pure Python)
+replaces every opcode that can call, construct, or change an object:
+
+- GLOBAL and STACK_GLOBAL look the name up in an allow-list table (``allowlist.py``) and push
+  its entry, never the real object; anything else stops the load with :class:`UnsafeBundle`;
+- REDUCE runs only an entry's vetted ``call``, NEWOBJ only its vetted ``new``; INST, OBJ and
+  NEWOBJ_EX are refused; BUILD sets state only on types with a state check;
+- APPEND, SETITEM and ADDITEMS work only on real lists, dicts and sets;
+- every byte read, every array allocated and every opcode is charged to a budget before it
+  is spent; MARKs and container nesting have a depth limit.
 """
 
+import _compat_pickle
+import collections
 import io
 import os
 import pickle
 
-from joblib.numpy_pickle import NumpyUnpickler, _validate_fileobject_and_memmap
+import numpy as np
+from joblib.numpy_pickle import NumpyArrayWrapper, NumpyUnpickler, _validate_fileobject_and_memmap
 
-from .exceptions import CorruptBundle, UnsafeBundle
+from . import allowlist
+from .allowlist import Global
+from .exceptions import BundleError, CorruptBundle, IncompatibleBundle, OversizedBundle, UnsafeBundle
+from .limits import DEFAULT_LIMITS, OPCODE_COST_BYTES, BoundedReader, Budget
 
-# Plain data containers. No callables that reach attributes, imports or eval.
-BUILTIN_GLOBALS = frozenset(
-    {
-        ("builtins", "dict"),
-        ("builtins", "list"),
-        ("builtins", "tuple"),
-        ("builtins", "set"),
-        ("builtins", "frozenset"),
-        ("builtins", "bytearray"),
-        ("builtins", "bytes"),
-        ("builtins", "slice"),
-        ("builtins", "complex"),
-        ("builtins", "int"),
-        ("builtins", "float"),
-        ("builtins", "str"),
-        ("builtins", "bool"),
-        ("collections", "OrderedDict"),
-        ("datetime", "datetime"),
-        ("datetime", "date"),
-        ("datetime", "timedelta"),
-        ("datetime", "timezone"),
-    }
-)
-
-# What numpy arrays, dtypes and scalars need, and joblib's array wrapper.
-NUMPY_GLOBALS = frozenset(
-    {
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy", "memmap"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.numeric", "_frombuffer"),
-        ("numpy._core.numeric", "_frombuffer"),
-        ("joblib.numpy_pickle", "NumpyArrayWrapper"),
-    }
-)
-
-# What a pandas DataFrame needs (seed bundles), for pandas 2 (object columns) and
-# pandas 3 (pyarrow-backed strings). Spelled both by public and by defining module.
-PANDAS_GLOBALS = frozenset(
-    {
-        ("pandas", "DataFrame"),
-        ("pandas", "Series"),
-        ("pandas", "Index"),
-        ("pandas", "RangeIndex"),
-        ("pandas", "StringDtype"),
-        ("pandas", "CategoricalDtype"),
-        ("pandas", "Categorical"),
-        ("pandas.arrays", "ArrowStringArray"),
-        ("pandas.arrays", "StringArray"),
-        ("pandas.core.frame", "DataFrame"),
-        ("pandas.core.series", "Series"),
-        ("pandas.core.indexes.base", "_new_Index"),
-        ("pandas.core.indexes.base", "Index"),
-        ("pandas.core.indexes.range", "RangeIndex"),
-        ("pandas.core.indexes.numeric", "Int64Index"),
-        ("pandas.core.internals.managers", "BlockManager"),
-        ("pandas.core.internals.managers", "SingleBlockManager"),
-        ("pandas.core.internals.blocks", "new_block"),
-        ("pandas._libs.internals", "_unpickle_block"),
-        ("pandas.core.arrays.string_", "StringDtype"),
-        ("pandas.core.arrays.string_", "StringArray"),
-        ("pandas.core.arrays.string_arrow", "ArrowStringArray"),
-        ("pandas.core.arrays.categorical", "Categorical"),
-        ("pandas.core.dtypes.dtypes", "CategoricalDtype"),
-        ("pyarrow.lib", "type_for_alias"),
-        ("pyarrow.lib", "py_buffer"),
-        ("pyarrow.lib", "_restore_array"),
-    }
-)
-
-NATIVE_GLOBALS = BUILTIN_GLOBALS | NUMPY_GLOBALS
-SEED_GLOBALS = NATIVE_GLOBALS | PANDAS_GLOBALS
-
-
-def _checked_restore_array(data):
-    """Rebuild a pyarrow array and validate its buffers before pandas touches them."""
-    import pyarrow.lib
-
-    array = pyarrow.lib._restore_array(data)
-    try:
-        array.validate(full=True)
-    except Exception as exc:  # pyarrow raises ArrowInvalid and friends
-        raise CorruptBundle(f"invalid Arrow array in file: {exc}") from exc
-    return array
+NATIVE_GLOBALS = frozenset(allowlist.NATIVE)
+SEED_GLOBALS = frozenset(allowlist.SEED)
+MAPPING_GLOBALS = frozenset(allowlist.MAPPING)
+_TABLES = {NATIVE_GLOBALS: allowlist.NATIVE, SEED_GLOBALS: allowlist.SEED, MAPPING_GLOBALS: allowlist.MAPPING}
+_CONTAINERS = (list, tuple, dict, set, frozenset)
 
 
 def refuse(module, name):
@@ -112,99 +42,382 @@ def refuse(module, name):
     )
 
 
-def _resolve(module, name, allowed, seen=None):
-    if (module, name) not in allowed:
-        refuse(module, name)
-    if seen is not None:
-        seen.add((module, name))
-    if (module, name) == ("pyarrow.lib", "_restore_array"):
-        return _checked_restore_array
-    imported = __import__(module, fromlist=[name])
-    return getattr(imported, name)
+def _opcode(name):
+    return getattr(pickle, name)[0]
 
 
-class SafeNumpyUnpickler(NumpyUnpickler):
-    """joblib's unpickler, restricted to an allow-list of globals."""
+class SafeUnpickler(NumpyUnpickler):
+    """joblib's unpickler, restricted to an allow-list and a byte budget."""
 
-    def __init__(self, *args, allowed=NATIVE_GLOBALS, seen=None, **kwargs):
-        self.allowed = allowed
+    dispatch = dict(NumpyUnpickler.dispatch)
+
+    def __init__(
+        self,
+        filename,
+        file_handle,
+        *,
+        budget,
+        limits,
+        allowed=NATIVE_GLOBALS,
+        seen=None,
+        mmap_mode=None,
+        file_size=None,
+    ):
+        self.table = _TABLES[allowed]
         self.seen = seen
-        super().__init__(*args, **kwargs)
+        self.budget = budget
+        self.limits = limits
+        self.file_size = file_size
+        reader = BoundedReader(file_handle, budget, max_line_bytes=limits.max_line_bytes, name=filename)
+        super().__init__(filename, reader, ensure_native_byte_order=mmap_mode is None, mmap_mode=mmap_mode)
+
+    # --- the loop, with an opcode budget --------------------------------------------------
+
+    def load(self):
+        """Read one pickle; charge every opcode, and refuse what the allow-list does not permit."""
+        self._unframer = pickle._Unframer(self._file_read, self._file_readline)
+        self.read = self._unframer.read
+        self.readinto = self._unframer.readinto
+        self.readline = self._unframer.readline
+        self.metastack = []
+        self.stack = []
+        self.append = self.stack.append
+        self.proto = 0
+        read, dispatch = self.read, self.dispatch
+        ops = 0
+        try:
+            while True:
+                key = read(1)
+                if not key:
+                    raise EOFError("the pickle ends before its STOP opcode")
+                ops += 1
+                if ops & 0xFFF == 0:
+                    self.budget.charge(0x1000 * OPCODE_COST_BYTES, "the objects of 4,096 more opcodes")
+                dispatch[key[0]](self)
+        except pickle._Stop as stop:
+            return stop.value
+
+    # --- names -----------------------------------------------------------------------------
 
     def find_class(self, module, name):
-        return _resolve(module, name, self.allowed, self.seen)
+        if self.proto < 3:  # protocol 2 spells Python 3 names the Python 2 way
+            module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+            module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        entry = self.table.get((module, name))
+        if entry is None:
+            refuse(module, name)
+        if self.seen is not None:
+            self.seen.add((module, name))
+        return entry
+
+    def load_global(self):
+        module = self.readline()[:-1].decode("utf-8")
+        name = self.readline()[:-1].decode("utf-8")
+        self.append(self.find_class(module, name))
+
+    def load_stack_global(self):
+        name, module = self.stack.pop(), self.stack.pop()
+        if type(name) is not str or type(module) is not str:
+            raise CorruptBundle("STACK_GLOBAL needs two strings")
+        self.append(self.find_class(module, name))
+
+    # --- calling and constructing ------------------------------------------------------------
+
+    def load_reduce(self):
+        args = self.stack.pop()
+        entry = self.stack[-1]
+        if not isinstance(entry, Global):
+            raise CorruptBundle(f"the file calls a {type(entry).__name__}, which is not callable here")
+        if entry.call is None:
+            allowlist.refuse_use(entry, "as a function")
+        if type(args) is not tuple:
+            raise CorruptBundle("REDUCE needs a tuple of arguments")
+        self.stack[-1] = entry.call(*args)
+
+    def load_newobj(self):
+        args = self.stack.pop()
+        entry = self.stack.pop()
+        if not isinstance(entry, Global):
+            raise CorruptBundle(f"the file constructs a {type(entry).__name__}, which is not a class here")
+        if entry.new is None:
+            allowlist.refuse_use(entry, "as a class to construct")
+        if args != ():
+            allowlist.refuse_use(entry, "with constructor arguments")
+        self.append(entry.new())
+
+    def load_refused(self):
+        raise UnsafeBundle("refused to load: the file uses an old-style constructor opcode (nothing was run)")
+
+    def load_build(self):
+        state = self.stack.pop()
+        inst = self.stack[-1]
+        check = allowlist.builder_for(inst)
+        if check is None:
+            raise CorruptBundle(f"the file sets the state of a {type(inst).__name__}, which is not allowed")
+        check(inst, state, self)
+        if type(inst) is NumpyArrayWrapper:
+            self.stack[-1] = self.read_wrapped_array(inst)
+
+    # --- containers: only the real ones ------------------------------------------------------
+
+    def load_mark(self):
+        if len(self.metastack) >= self.limits.max_depth:
+            raise CorruptBundle(f"the pickle nests deeper than {self.limits.max_depth} marks")
+        pickle._Unpickler.load_mark(self)
+
+    def load_append(self):
+        value = self.stack.pop()
+        self._target(list).append(value)
+
+    def load_appends(self):
+        items = self.pop_mark()
+        self._target(list).extend(items)
+
+    def load_setitem(self):
+        value, key = self.stack.pop(), self.stack.pop()
+        self._target(dict)[key] = value
+
+    def load_setitems(self):
+        items = self.pop_mark()
+        target = self._target(dict)
+        for i in range(0, len(items), 2):
+            target[items[i]] = items[i + 1]
+
+    def load_additems(self):
+        items = self.pop_mark()
+        self._target(set).update(items)
+
+    def _target(self, kind):
+        target = self.stack[-1]
+        if not isinstance(target, kind) or type(target) not in (kind, *_SUBCLASSES.get(kind, ())):
+            raise CorruptBundle(f"the pickle adds items to a {type(target).__name__}, not a {kind.__name__}")
+        return target
+
+    # --- arrays -------------------------------------------------------------------------------
+
+    def read_wrapped_array(self, wrapper):
+        """Read the array a checked joblib header announces, after charging its size."""
+        dtype, shape = wrapper.dtype, wrapper.shape
+        count = int(np.prod(shape, dtype=object)) if shape else 1
+        nbytes = count * max(dtype.itemsize, 1)
+        if dtype.hasobject:
+            self.budget.charge(count * 8, f"an object array of shape {shape}")
+            inner = SafeUnpickler(
+                self.filename,
+                self.file_handle.raw,
+                budget=self.budget,
+                limits=self.limits,
+                allowed=_allowed_of(self.table),
+                seen=self.seen,
+            )
+            array = inner.load()
+            if type(array) is not np.ndarray or array.shape != shape or not array.dtype.hasobject:
+                raise CorruptBundle(f"an object array does not match its header (shape {shape})")
+            return array
+        if self.mmap_mode is not None and wrapper.allow_mmap:
+            left = (self.file_size or 0) - self.file_handle.tell()
+            if nbytes > left:
+                raise CorruptBundle(
+                    f"an array of {nbytes:,} bytes is announced, but the file has {left:,} left"
+                )
+            return wrapper.read(self, self.ensure_native_byte_order)
+        self.budget.charge(nbytes, f"an array of shape {shape} and dtype {dtype}")
+        return wrapper.read(self, self.ensure_native_byte_order)
 
 
-class SafeUnpickler(pickle.Unpickler):
-    """The C unpickler, restricted to an allow-list of globals (for plain ``.pkl`` files)."""
-
-    def __init__(self, file, *, allowed=NATIVE_GLOBALS):
-        super().__init__(file)
-        self.allowed = allowed
-
-    def find_class(self, module, name):
-        return _resolve(module, name, self.allowed)
+_SUBCLASSES = {dict: (collections.OrderedDict,)}
 
 
-def _wrap_load_errors(load, path):
+def _allowed_of(table):
+    return next(key for key, value in _TABLES.items() if value is table)
+
+
+_OPCODES = {
+    "GLOBAL": SafeUnpickler.load_global,
+    "STACK_GLOBAL": SafeUnpickler.load_stack_global,
+    "REDUCE": SafeUnpickler.load_reduce,
+    "NEWOBJ": SafeUnpickler.load_newobj,
+    "NEWOBJ_EX": SafeUnpickler.load_refused,
+    "INST": SafeUnpickler.load_refused,
+    "OBJ": SafeUnpickler.load_refused,
+    "BUILD": SafeUnpickler.load_build,
+    "MARK": SafeUnpickler.load_mark,
+    "APPEND": SafeUnpickler.load_append,
+    "APPENDS": SafeUnpickler.load_appends,
+    "SETITEM": SafeUnpickler.load_setitem,
+    "SETITEMS": SafeUnpickler.load_setitems,
+    "ADDITEMS": SafeUnpickler.load_additems,
+    "PERSID": SafeUnpickler.load_refused,
+    "BINPERSID": SafeUnpickler.load_refused,
+    "EXT1": SafeUnpickler.load_refused,
+    "EXT2": SafeUnpickler.load_refused,
+    "EXT4": SafeUnpickler.load_refused,
+}
+for _name, _handler in _OPCODES.items():
+    SafeUnpickler.dispatch[_opcode(_name)] = _handler
+
+
+def check_depth(obj, max_depth):
+    """Raise ``CorruptBundle`` if lists, tuples, dicts and sets nest deeper than ``max_depth``."""
+    pending = [(obj, 1)]
+    seen = set()
+    while pending:
+        value, depth = pending.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if depth > max_depth:
+            raise CorruptBundle(f"the file nests containers deeper than {max_depth} levels")
+        children = (*value.keys(), *value.values()) if isinstance(value, dict) else value
+        pending.extend((child, depth + 1) for child in children if isinstance(child, _CONTAINERS))
+
+
+# --- what a file looks like ------------------------------------------------------------------------
+
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"\xfd7zXZ", b"\x04\x22\x4d\x18", b"BZh")
+
+
+def _zlib_header(head):
+    return len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
+
+
+def describe_non_pickle(head):
+    """Return what a file that is not a pickle looks like ("a CSV text file"), or None for a pickle."""
+    if not head:
+        return "an empty file"
+    if head[0] == 0x80 or head.startswith(_COMPRESSED_MAGIC) or _zlib_header(head):
+        return None
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return "a ZIP archive"
+    if head.startswith(b"\x93NUMPY"):
+        return "a NumPy .npy file"
+    if head.startswith(b"PAR1"):
+        return "a Parquet file"
+    if head.startswith(b"%PDF"):
+        return "a PDF document"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or any(ch < " " and ch not in "\t\r\n" for ch in text[:512]):
+        return "binary data"
+    stripped = text.lstrip("\ufeff \t\r\n").lower()
+    if stripped.startswith(("<!doctype html", "<html", "<head", "<body")):
+        return "an HTML file"
+    if stripped.startswith("<"):
+        return "an XML or HTML file"
+    if stripped.startswith(("{", "[")):
+        return "a JSON text file"
+    first_line = stripped.split("\n", 1)[0]
+    if "," in first_line or ";" in first_line or "\t" in first_line:
+        return "a CSV text file"
+    return "a text file"
+
+
+def _refuse_non_pickle(path, name=None):
+    with open(path, "rb") as handle:
+        head = handle.read(1024)
+    looks_like = describe_non_pickle(head)
+    if looks_like is not None:
+        name = name or os.path.basename(str(path))
+        raise IncompatibleBundle(f"{name} is {looks_like}, not a joblib or pickle file")
+    return head
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def _wrap_load_errors(load, name):
     try:
         return load()
-    except UnsafeBundle:
+    except BundleError:
         raise
-    except CorruptBundle:
-        raise
-    except (
-        EOFError,
-        pickle.UnpicklingError,
-        ValueError,
-        TypeError,
-        KeyError,
-        IndexError,
-        AttributeError,
-        OSError,
-        UnicodeDecodeError,
-        MemoryError,
-    ) as exc:
+    except RecursionError as exc:
+        raise CorruptBundle(f"cannot read {name}: it nests too deeply") from exc
+    except MemoryError as exc:
+        raise OversizedBundle(f"cannot read {name}: it needs more memory than is available") from exc
+    except Exception as exc:  # an untrusted file can make any library raise anything: all mean "bad file"
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise CorruptBundle(
-            f"cannot read {os.path.basename(str(path))}: it is damaged or not a joblib or pickle file ({exc})"
+            f"cannot read {name}: it is damaged or not a joblib or pickle file ({detail})"
         ) from exc
 
 
-def safe_joblib_load(path, *, mmap_mode=None, allowed=NATIVE_GLOBALS, seen=None):
+def safe_joblib_load(path, *, mmap_mode=None, allowed=NATIVE_GLOBALS, seen=None, limits=None):
     """Load a joblib file (plain or compressed) without running code it names.
 
     Uncompressed files are memory-mapped when ``mmap_mode`` is given; compressed ones are
-    read into memory (joblib cannot map them). ``seen``, a set, collects the globals used.
+    read into memory within ``limits`` (joblib cannot map them). ``seen``, a set, collects
+    the globals used.
     """
     path = os.fspath(path)
+    limits = limits or DEFAULT_LIMITS
+    name = os.path.basename(path)
+    if allowed is SEED_GLOBALS:
+        import pandas  # noqa: F401  (the seed entries build pandas objects)
 
     def load():
+        head = _refuse_non_pickle(path)
+        size = os.path.getsize(path)
+        budget = Budget(limits.for_file(size, compressed=head[0] != 0x80))
         with open(path, "rb") as handle:
             with _validate_fileobject_and_memmap(handle, path, mmap_mode) as (fobj, validated_mode):
                 if isinstance(fobj, str):
                     raise CorruptBundle("file was written by joblib < 0.10, which is not supported")
-                unpickler = SafeNumpyUnpickler(
+                unpickler = SafeUnpickler(
                     path,
                     fobj,
-                    ensure_native_byte_order=validated_mode is None,
-                    mmap_mode=validated_mode,
+                    budget=budget,
+                    limits=limits,
                     allowed=allowed,
                     seen=seen,
+                    mmap_mode=validated_mode,
+                    file_size=size,
                 )
-                return unpickler.load()
+                obj = unpickler.load()
+        check_depth(obj, limits.max_depth)
+        return obj
 
-    return _wrap_load_errors(load, path)
+    return _wrap_load_errors(load, name)
 
 
-def safe_pickle_load(path_or_bytes, *, allowed=BUILTIN_GLOBALS):
+def safe_pickle_load(path_or_bytes, *, allowed=MAPPING_GLOBALS, limits=None):
     """Load a plain pickle (an artifact ``.pkl``) without running code it names."""
+    limits = limits or DEFAULT_LIMITS
     if isinstance(path_or_bytes, bytes | bytearray):
-        return _wrap_load_errors(
-            lambda: SafeUnpickler(io.BytesIO(path_or_bytes), allowed=allowed).load(), "pickle"
-        )
+        data, name = bytes(path_or_bytes), "pickle"
+    else:
+        name = os.path.basename(str(path_or_bytes))
+        _refuse_non_pickle(path_or_bytes, name)
+        data = None
 
     def load():
-        with open(path_or_bytes, "rb") as handle:
-            return SafeUnpickler(handle, allowed=allowed).load()
+        handle = io.BytesIO(data) if data is not None else open(path_or_bytes, "rb")  # noqa: SIM115
+        with handle:
+            if data is None and handle.read(1) != b"\x80":
+                raise IncompatibleBundle(f"{name} is compressed or not a pickle; artifact pickles are plain")
+            handle.seek(0)
+            size = len(data) if data is not None else os.path.getsize(path_or_bytes)
+            unpickler = SafeUnpickler(
+                name,
+                handle,
+                budget=Budget(limits.for_file(size, compressed=False)),
+                limits=limits,
+                allowed=allowed,
+            )
+            obj = unpickler.load()
+        check_depth(obj, limits.max_depth)
+        return obj
 
-    return _wrap_load_errors(load, path_or_bytes)
+    return _wrap_load_errors(load, name)
+
+
+__all__ = [
+    "MAPPING_GLOBALS",
+    "NATIVE_GLOBALS",
+    "SEED_GLOBALS",
+    "describe_non_pickle",
+    "refuse",
+    "safe_joblib_load",
+    "safe_pickle_load",
+]

@@ -7,6 +7,7 @@ import numpy as np
 
 from .exceptions import CorruptBundle, IncompatibleBundle
 from .layout import cf_arrays, csr_from_rows, id_array
+from .metadata import plain_metadata
 
 SEED_KEYS = frozenset({"recs_df", "user_factors", "item_factors", "customer_mapping", "item_mapping"})
 
@@ -22,6 +23,8 @@ def ids_from_mapping(mapping, n_rows, label):
         raise CorruptBundle(f"{label} mapping is a {type(mapping).__name__}, not a dict of id → row")
     if len(mapping) != n_rows:
         raise CorruptBundle(f"{label} mapping has {len(mapping)} ids but the factors have {n_rows} rows")
+    if any(not isinstance(key, str | int | np.integer) or isinstance(key, bool) for key in mapping):
+        raise CorruptBundle(f"{label} mapping ids must be text or integers")
     try:
         rows = np.fromiter(mapping.values(), dtype=np.int64, count=len(mapping))
     except (TypeError, ValueError):
@@ -156,19 +159,4 @@ def convert_seed_bundle(obj):
         recs=obj.get("recs_df"),
         item_similarity=obj.get("item_similarity"),
     )
-    return "cf", arrays, {"source_layout": "seed-bundle", "source_metadata": _jsonable(metadata)}
-
-
-def _jsonable(value):
-    """Return a JSON-safe copy of seed metadata (numpy scalars and arrays become plain values)."""
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist() if value.size <= 1000 else f"<array {value.dtype} {value.shape}>"
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
+    return "cf", arrays, {"source_layout": "seed-bundle", "source_metadata": plain_metadata(metadata)}
