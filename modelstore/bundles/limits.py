@@ -4,9 +4,12 @@ The limits are plain values passed in by the caller (the Django edge reads them 
 settings), so this package stays free of Django.
 """
 
+import bz2
+import lzma
+import zlib
 from dataclasses import dataclass
 
-from .exceptions import OversizedBundle
+from .exceptions import CorruptBundle, OversizedBundle
 
 GIB = 1024**3
 MIB = 1024**2
@@ -36,6 +39,8 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+
+READ_CHUNK_BYTES = 16 * MIB
 
 # What each pickle opcode is charged: roughly the memory of the object it may create.
 OPCODE_COST_BYTES = 64
@@ -82,7 +87,14 @@ class BoundedReader:
         if size is None or size < 0:
             size = self.budget.limit - self.budget.spent + 1
         self.budget.charge(size, "a read")
-        data = self.raw.read(size)
+        if size <= READ_CHUNK_BYTES:
+            data = self.raw.read(size)
+        else:  # in chunks: a length the file merely claims never becomes one big buffer
+            chunks, left = [], size
+            while left and (chunk := self.raw.read(min(left, READ_CHUNK_BYTES))):
+                chunks.append(chunk)
+                left -= len(chunk)
+            data = b"".join(chunks)
         self.budget.spent -= size - len(data)  # charge only what was really read
         return data
 
@@ -104,3 +116,102 @@ class BoundedReader:
 
     def seek(self, offset, whence=0):
         return self.raw.seek(offset, whence)
+
+
+class _Zlib:
+    """zlib's decompressor with the ``needs_input`` interface of the lzma, bz2 and lz4 ones."""
+
+    def __init__(self, wbits):
+        self._decompressor = zlib.decompressobj(wbits)
+        self._tail = b""
+
+    def decompress(self, data, max_length):
+        out = self._decompressor.decompress(self._tail + data, max_length)
+        self._tail = self._decompressor.unconsumed_tail
+        return out
+
+    @property
+    def needs_input(self):
+        return not self._tail
+
+    @property
+    def eof(self):
+        return self._decompressor.eof
+
+    @property
+    def unused_data(self):
+        return self._decompressor.unused_data
+
+
+def decompressor_for(head):
+    """Return a fresh decompressor for a file starting with ``head``, or None when it is not compressed."""
+    if head.startswith(b"\x1f\x8b"):
+        return _Zlib(31)
+    if len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0:
+        return _Zlib(15)
+    if head.startswith(b"\xfd7zXZ"):
+        return lzma.LZMADecompressor()
+    if head.startswith(b"BZh"):
+        return bz2.BZ2Decompressor()
+    if head.startswith(b"\x04\x22\x4d\x18"):
+        import lz4.frame
+
+        return lz4.frame.LZ4FrameDecompressor()
+    return None
+
+
+class DecompressingReader:
+    """Read one compressed stream, decompressing only as much as each read asks for.
+
+    One stream only: data after its end is refused (joblib's own reader loops forever on it).
+    """
+
+    CHUNK_BYTES = 256 * 1024
+
+    def __init__(self, raw, decompressor):
+        self.raw = raw
+        self.decompressor = decompressor
+        self.buffer = b""
+        self.position = 0
+        self.done = False
+
+    def _available(self):
+        return len(self.buffer) - self.position
+
+    def read(self, size=-1):
+        if size is None or size < 0:
+            while not self.done:
+                self._more(self.CHUNK_BYTES)
+            size = self._available()
+        while self._available() < size and not self.done:
+            self._more(max(size - self._available(), self.CHUNK_BYTES))
+        data = self.buffer[self.position : self.position + size]
+        self.position += len(data)
+        return data
+
+    def readline(self, size=-1):
+        while not self.done and self.buffer.find(b"\n", self.position) < 0:
+            if size is not None and 0 <= size <= self._available():
+                break
+            self._more(self.CHUNK_BYTES)
+        end = self.buffer.find(b"\n", self.position) + 1 or len(self.buffer)
+        if size is not None and size >= 0:
+            end = min(end, self.position + size)
+        line = self.buffer[self.position : end]
+        self.position = end
+        return line
+
+    def _more(self, max_length):
+        decompressor = self.decompressor
+        if decompressor.eof:
+            if decompressor.unused_data or self.raw.read(1):
+                raise CorruptBundle("the file has data after the end of its compressed stream")
+            self.done = True
+            return
+        data = b""
+        if decompressor.needs_input:
+            data = self.raw.read(self.CHUNK_BYTES)
+            if not data:
+                raise CorruptBundle("the compressed stream ends early (the file is truncated)")
+        self.buffer = self.buffer[self.position :] + decompressor.decompress(data, max_length)
+        self.position = 0

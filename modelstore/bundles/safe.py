@@ -18,14 +18,22 @@ import collections
 import io
 import os
 import pickle
+import struct
 
 import numpy as np
-from joblib.numpy_pickle import NumpyArrayWrapper, NumpyUnpickler, _validate_fileobject_and_memmap
+from joblib.numpy_pickle import NumpyArrayWrapper, NumpyUnpickler
 
 from . import allowlist
 from .allowlist import Global
 from .exceptions import BundleError, CorruptBundle, IncompatibleBundle, OversizedBundle, UnsafeBundle
-from .limits import DEFAULT_LIMITS, OPCODE_COST_BYTES, BoundedReader, Budget
+from .limits import (
+    DEFAULT_LIMITS,
+    OPCODE_COST_BYTES,
+    BoundedReader,
+    Budget,
+    DecompressingReader,
+    decompressor_for,
+)
 
 NATIVE_GLOBALS = frozenset(allowlist.NATIVE)
 SEED_GLOBALS = frozenset(allowlist.SEED)
@@ -145,6 +153,13 @@ class SafeUnpickler(NumpyUnpickler):
             allowlist.refuse_use(entry, "with constructor arguments")
         self.append(entry.new())
 
+    def load_bytearray8(self):
+        (size,) = struct.unpack("<Q", self.read(8))
+        self.budget.charge(size, "a bytearray")  # pickle allocates it before reading
+        value = bytearray(size)
+        self.readinto(value)
+        self.append(value)
+
     def load_refused(self):
         raise UnsafeBundle("refused to load: the file uses an old-style constructor opcode (nothing was run)")
 
@@ -247,6 +262,7 @@ _OPCODES = {
     "SETITEM": SafeUnpickler.load_setitem,
     "SETITEMS": SafeUnpickler.load_setitems,
     "ADDITEMS": SafeUnpickler.load_additems,
+    "BYTEARRAY8": SafeUnpickler.load_bytearray8,
     "PERSID": SafeUnpickler.load_refused,
     "BINPERSID": SafeUnpickler.load_refused,
     "EXT1": SafeUnpickler.load_refused,
@@ -358,23 +374,25 @@ def safe_joblib_load(path, *, mmap_mode=None, allowed=NATIVE_GLOBALS, seen=None,
 
     def load():
         head = _refuse_non_pickle(path)
+        decompressor = decompressor_for(head)
         size = os.path.getsize(path)
-        budget = Budget(limits.for_file(size, compressed=head[0] != 0x80))
+        budget = Budget(limits.for_file(size, compressed=decompressor is not None))
         with open(path, "rb") as handle:
-            with _validate_fileobject_and_memmap(handle, path, mmap_mode) as (fobj, validated_mode):
-                if isinstance(fobj, str):
-                    raise CorruptBundle("file was written by joblib < 0.10, which is not supported")
-                unpickler = SafeUnpickler(
-                    path,
-                    fobj,
-                    budget=budget,
-                    limits=limits,
-                    allowed=allowed,
-                    seen=seen,
-                    mmap_mode=validated_mode,
-                    file_size=size,
-                )
-                obj = unpickler.load()
+            if decompressor is None:
+                stream, mode = handle, mmap_mode
+            else:
+                stream, mode = DecompressingReader(handle, decompressor), None
+            unpickler = SafeUnpickler(
+                path,
+                stream,
+                budget=budget,
+                limits=limits,
+                allowed=allowed,
+                seen=seen,
+                mmap_mode=mode,
+                file_size=size,
+            )
+            obj = unpickler.load()
         check_depth(obj, limits.max_depth)
         return obj
 

@@ -1,0 +1,417 @@
+"""The hostile corpus: files that would run code, open paths or exhaust memory if loaded naively.
+
+``corpus(marker, secret)`` returns ``{kind: (file name, bytes)}``. Every payload that could
+run or open anything would create ``marker`` (or read ``secret``); the tests check that it
+never appears. Pickles are assembled from opcodes, so no payload depends on what this
+process can import or pickle.
+"""
+
+import bz2
+import gzip
+import io
+import lzma
+import pickle
+import tempfile
+import zipfile
+import zlib
+from functools import cache
+from pathlib import Path
+
+import joblib
+import lz4.frame
+import numpy as np
+
+from modelstore.bundles import write_bundle
+from tests import factories
+
+GiB = 1024**3
+
+
+# --- assembling pickles -------------------------------------------------------------------------
+
+
+def fragment(value):
+    """Return the opcodes that push ``value`` (a protocol 4 pickle without PROTO, FRAME and STOP)."""
+    data = pickle.dumps(value, protocol=4)[2:-1]
+    return data[9:] if data[:1] == pickle.FRAME else data
+
+
+def glob(module, name):
+    return pickle.GLOBAL + f"{module}\n{name}\n".encode()
+
+
+def call(module, name, *args):
+    """Opcodes that call ``module.name(*args)``; an arg may be raw opcodes (bytes wrapped in Raw)."""
+    return glob(module, name) + tuple_of(*args) + pickle.REDUCE
+
+
+class Raw(bytes):
+    """Opcodes pushed as they are, inside ``call`` or ``tuple_of``."""
+
+
+def push(value):
+    return bytes(value) if isinstance(value, Raw) else fragment(value)
+
+
+def tuple_of(*items):
+    return pickle.MARK + b"".join(push(item) for item in items) + pickle.TUPLE
+
+
+def _setitems(items):
+    body = b"".join(fragment(key) + push(value) for key, value in items.items())
+    return pickle.EMPTY_DICT + pickle.MARK + body + pickle.SETITEMS
+
+
+def whole(*opcodes):
+    return pickle.PROTO + b"\x04" + b"".join(opcodes) + pickle.STOP
+
+
+EMPTY = Raw(pickle.EMPTY_DICT)
+
+
+def document(metadata=EMPTY, arrays=EMPTY):
+    """A native bundle's top-level dict around raw ``metadata`` and ``arrays`` opcodes."""
+    return whole(
+        _setitems(
+            {
+                "format": "hybridrec-bundle",
+                "format_version": 1,
+                "kind": "cf",
+                "metadata": metadata,
+                "arrays": arrays,
+            }
+        )
+    )
+
+
+def seed(recs_df):
+    """A seed-layout dict bundle whose ``recs_df`` is raw opcodes."""
+    return whole(_setitems({"recs_df": recs_df, "user_factors": Raw(fragment([])), "customer_mapping": {}}))
+
+
+# --- real bundles, made hostile --------------------------------------------------------------------
+
+
+@cache
+def _good_document():
+    """A real native CF bundle's top-level dict (our own writer made it, so joblib may load it)."""
+    with tempfile.TemporaryDirectory() as folder:
+        written = write_bundle(Path(folder) / "good.joblib", kind="cf", arrays=factories.cf_array_set())
+        return joblib.load(written.path)
+
+
+def with_metadata(**changes):
+    """A valid native bundle whose metadata has ``changes`` (written by joblib, so arrays are real)."""
+    doc = _good_document()
+    doc = {**doc, "metadata": {**doc["metadata"], **changes}}
+    return joblib_bytes(doc)
+
+
+def joblib_bytes(value, compress=0):
+    buffer = io.BytesIO()
+    joblib.dump(value, buffer, compress=compress)
+    return buffer.getvalue()
+
+
+def nested(depth, leaf=0):
+    value = leaf
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def nested_dict(depth):
+    value = {}
+    for _ in range(depth):
+        value = {"d": value}
+    return value
+
+
+def wrapper_header(shape, dtype="<f8", subclass=("numpy", "ndarray")):
+    """joblib's NumpyArrayWrapper opcodes announcing an array of ``shape`` (the data must follow)."""
+    state = _setitems(
+        {
+            "subclass": Raw(glob(*subclass)),
+            "shape": shape,
+            "order": "C",
+            "dtype": Raw(
+                call("numpy", "dtype", dtype[1:], False, True)
+                + fragment((3, dtype[0], None, None, None, -1, -1, 0))
+                + pickle.BUILD
+            ),
+            "allow_mmap": True,
+            "numpy_array_alignment_bytes": None,
+        }
+    )
+    return (
+        glob("joblib.numpy_pickle", "NumpyArrayWrapper")
+        + pickle.EMPTY_TUPLE
+        + pickle.NEWOBJ
+        + state
+        + pickle.BUILD
+    )
+
+
+def write_array_bomb(out, size_bytes):
+    """Write a gzip bundle announcing a float array of ``size_bytes`` and holding that many zeros."""
+    head = (
+        pickle.PROTO
+        + b"\x04"
+        + pickle.EMPTY_DICT
+        + pickle.MARK
+        + fragment("format")
+        + fragment("hybridrec-bundle")
+        + fragment("arrays")
+        + wrapper_header((size_bytes // 8,))
+    )
+    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6) as stream:
+        stream.write(head)
+        zeros = bytes(16 * 1024 * 1024)
+        for _ in range(size_bytes // len(zeros)):
+            stream.write(zeros)
+        stream.write(pickle.SETITEMS + pickle.STOP)
+
+
+@cache
+def announced_array_bomb(size_bytes):
+    """``write_array_bomb`` into memory."""
+    buffer = io.BytesIO()
+    write_array_bomb(buffer, size_bytes)
+    return buffer.getvalue()
+
+
+def compress(data, how):
+    if how == "gzip":
+        return gzip.compress(data)
+    if how == "zlib":
+        return zlib.compress(data)
+    if how == "xz":
+        return lzma.compress(data)
+    if how == "bz2":
+        return bz2.compress(data)
+    return lz4.frame.compress(data)
+
+
+def zip_of(data):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("bundle.joblib", data)
+    return buffer.getvalue()
+
+
+# --- the corpus ------------------------------------------------------------------------------------
+
+
+def corpus(marker, secret):
+    """Return ``{kind: (file name, bytes)}`` for every hostile kind."""
+    m, s = str(marker), str(secret)
+    touch = f"touch {m}"
+    create = f"open({m!r}, 'w').close()"
+    os_system = call("os", "system", touch)
+    kinds = {
+        # code at the top level, by every spelling
+        "os.system": whole(os_system),
+        "posix.system": whole(call("posix", "system", touch)),
+        "eval": whole(call("builtins", "eval", create)),
+        "exec": whole(call("builtins", "exec", create)),
+        "subprocess.call": whole(call("subprocess", "call", ["touch", m])),
+        "subprocess.Popen": whole(call("subprocess", "Popen", ["touch", m])),
+        "builtins.open": whole(call("builtins", "open", m, "w")),
+        "io.open": whole(call("io", "open", m, "w")),
+        "getattr chain": whole(
+            glob("builtins", "getattr")
+            + tuple_of(Raw(call("importlib", "import_module", "os")), "system")
+            + pickle.REDUCE
+            + tuple_of(touch)
+            + pickle.REDUCE
+        ),
+        "__import__": whole(
+            glob("builtins", "getattr")
+            + tuple_of(Raw(call("builtins", "__import__", "os")), "system")
+            + pickle.REDUCE
+            + tuple_of(touch)
+            + pickle.REDUCE
+        ),
+        "functools.partial": whole(
+            call("functools", "partial", Raw(glob("os", "system")), touch)
+            + pickle.EMPTY_TUPLE
+            + pickle.REDUCE
+        ),
+        "nested pickle.loads": whole(call("pickle", "loads", whole(os_system))),
+        "numpy.save": whole(call("numpy", "save", m, [1, 2])),
+        "numpy.memmap write": whole(call("numpy", "memmap", m, "uint8", "w+", 0, (4,))),
+        "numpy.memmap read": document(
+            arrays=Raw(_setitems({"user_factors": Raw(call("numpy", "memmap", s, "uint8", "r", 0, (4,)))}))
+        ),
+        "open_memmap": whole(call("numpy.lib.format", "open_memmap", m, "w+", "<f8", (2,))),
+        "joblib.dump": whole(call("joblib", "dump", 1, m)),
+        "pandas.read_csv": whole(call("pandas", "read_csv", s)),
+        "INST opcode": pickle.PROTO
+        + b"\x02"
+        + pickle.MARK
+        + fragment(touch)
+        + pickle.INST
+        + b"os\nsystem\n"
+        + pickle.STOP,
+        "OBJ opcode": whole(pickle.MARK + glob("os", "system") + fragment(touch) + pickle.OBJ),
+        "NEWOBJ_EX": whole(glob("os", "system") + tuple_of(touch) + fragment({}) + pickle.NEWOBJ_EX),
+        "copyreg._reconstructor": whole(
+            call(
+                "copyreg", "_reconstructor", Raw(glob("os", "system")), Raw(glob("builtins", "object")), None
+            )
+        ),
+        # code hidden inside data
+        "in metadata": document(metadata=Raw(os_system)),
+        "in arrays": document(arrays=Raw(_setitems({"user_factors": Raw(os_system)}))),
+        "in a seed recs_df": seed(Raw(call("builtins", "eval", create))),
+        "object array": joblib_bytes(
+            {"user_factors": np.array([factories.Payload(marker, "exec")], dtype=object)}
+        ),
+        "joblib subclass memmap": whole(
+            _setitems({"a": Raw(wrapper_header((4,), subclass=("numpy", "memmap")))})
+        ),
+        "gzip os.system": compress(whole(os_system), "gzip"),
+        "zlib eval": compress(whole(call("builtins", "eval", create)), "zlib"),
+        "xz exec": compress(whole(call("builtins", "exec", create)), "xz"),
+        "lz4 os.system": compress(whole(os_system), "lz4"),
+        "bz2 os.system": compress(whole(os_system), "bz2"),
+        # allocation by a claim
+        "bytes(10**10)": whole(call("builtins", "bytes", 10**10)),
+        "bytearray(10**10)": whole(call("builtins", "bytearray", 10**10)),
+        "ndarray((10**5, 10**5))": whole(call("numpy", "ndarray", (10**5, 10**5))),
+        "_reconstruct huge": whole(
+            call(
+                "numpy._core.multiarray", "_reconstruct", Raw(glob("numpy", "ndarray")), (10**6, 10**6), b"b"
+            )
+        ),
+        "ndarray state huge": whole(
+            call("numpy._core.multiarray", "_reconstruct", Raw(glob("numpy", "ndarray")), (0,), b"b")
+            + tuple_of(1, (10**6, 10**6), Raw(call("numpy", "dtype", "f8", False, True)), False, b"")
+            + pickle.BUILD
+        ),
+        "dtype subarray": whole(call("numpy", "dtype", "(1000000000,)f8", False, True)),
+        "joblib header huge": whole(_setitems({"arrays": Raw(wrapper_header((10**6, 10**6)))})),
+        "gzip announced 1 GiB": compress(
+            whole(_setitems({"arrays": Raw(wrapper_header((GiB // 8,)))})), "gzip"
+        ),
+        "gzip bomb 128 MiB": announced_array_bomb(128 * 1024**2),
+        "BINBYTES8 2**40": pickle.PROTO + b"\x04" + pickle.BINBYTES8 + (2**40).to_bytes(8, "little") + b"x",
+        "BINUNICODE8 2**40": pickle.PROTO
+        + b"\x04"
+        + pickle.BINUNICODE8
+        + (2**40).to_bytes(8, "little")
+        + b"x",
+        "BYTEARRAY8 2**40": pickle.PROTO + b"\x05" + pickle.BYTEARRAY8 + (2**40).to_bytes(8, "little") + b"x",
+        "LONG4 2**31": pickle.PROTO + b"\x04" + pickle.LONG4 + (2**31 - 1).to_bytes(4, "little") + b"\x01",
+        "FRAME 2**60": pickle.PROTO + b"\x04" + pickle.FRAME + (2**60).to_bytes(8, "little"),
+        "opcode flood": compress(pickle.PROTO + b"\x04" + pickle.EMPTY_LIST * 300_000 + pickle.STOP, "gzip"),
+        "deep marks": pickle.PROTO + b"\x04" + pickle.MARK * 100_000 + pickle.STOP,
+        "deep lists": whole(pickle.EMPTY_LIST * 5000 + pickle.APPEND * 4999),
+        "deep metadata lists": with_metadata(deep=nested(150)),
+        "text line 64 MiB": compress(pickle.PROTO + b"\x02" + pickle.INT + b"1" * (64 * 1024**2), "gzip"),
+        # pandas and friends called the wrong way
+        "pandas Index from huge range": seed(
+            Raw(
+                call(
+                    "pandas.core.indexes.base",
+                    "_new_Index",
+                    Raw(glob("pandas", "Index")),
+                    Raw(
+                        _setitems(
+                            {
+                                "data": Raw(
+                                    call(
+                                        "pandas.core.indexes.base",
+                                        "_new_Index",
+                                        Raw(glob("pandas", "RangeIndex")),
+                                        {"start": 0, "stop": 10**10, "step": 1},
+                                    )
+                                ),
+                                "dtype": "float64",
+                            }
+                        )
+                    ),
+                )
+            )
+        ),
+        "DataFrame.__init__": seed(Raw(call("pandas", "DataFrame", {"a": [1]}))),
+        "RangeIndex via _reconstruct": whole(
+            call("numpy._core.multiarray", "_reconstruct", Raw(glob("pandas", "RangeIndex")), (0,), b"b")
+        ),
+        "Arrow buffer of a size": seed(Raw(call("pyarrow.lib", "py_buffer", 10**10))),
+        "Arrow bad offsets": seed(
+            Raw(
+                call(
+                    "pyarrow.lib",
+                    "_restore_array",
+                    Raw(
+                        tuple_of(
+                            Raw(call("pyarrow.lib", "type_for_alias", "large_string")),
+                            2,
+                            0,
+                            0,
+                            Raw(
+                                pickle.EMPTY_LIST
+                                + pickle.MARK
+                                + fragment(None)
+                                + call("pyarrow.lib", "py_buffer", (10**9).to_bytes(8, "little") * 3)
+                                + call("pyarrow.lib", "py_buffer", b"ab")
+                                + pickle.APPENDS
+                            ),
+                            [],
+                            None,
+                        )
+                    ),
+                )
+            )
+        ),
+        # metadata that is not JSON
+        "metadata set": with_metadata(tags={"a", "b"}),
+        "metadata bytes": with_metadata(blob=b"\x00\x01"),
+        "metadata complex": with_metadata(z=1 + 2j),
+        "metadata NaN": with_metadata(score=float("nan")),
+        "metadata inf": with_metadata(score=float("inf")),
+        "metadata NUL": with_metadata(note="a\x00b"),
+        "metadata int key": with_metadata(params={1: "one"}),
+        "metadata deep": with_metadata(deep=nested_dict(40)),
+        "metadata huge": with_metadata(blob="x" * 400_000),
+        "metadata long version": with_metadata(libraries={"numpy": "1" * 100, "joblib": "1", "pandas": None}),
+        # not a bundle at all
+        "truncated": _truncated(),
+        "random bytes": np.random.default_rng(0).bytes(4096),
+        "zip": zip_of(whole(os_system)),
+        "CSV": b"item_id,title\nI1,MUG\nI2,PLATE\n",
+        "JSON": b'{"user_factors": [[1, 2]], "format": "hybridrec-bundle"}',
+        "HTML": b"<!DOCTYPE html><html><body>not a model</body></html>",
+        "npy": _npy_bytes(),
+        "NaN factors": _nan_factors(),
+    }
+    names = {
+        "CSV": "x.csv",
+        "JSON": "x.json",
+        "HTML": "x.html",
+        "zip": "x.zip",
+        "npy": "x.npy",
+    }
+    return {kind: (names.get(kind, f"{_slug(kind)}.joblib"), data) for kind, data in kinds.items()}
+
+
+def _slug(kind):
+    return "".join(ch if ch.isalnum() else "-" for ch in kind).strip("-")[:40] or "x"
+
+
+def _truncated():
+    data = with_metadata()
+    return data[: len(data) // 2]
+
+
+def _npy_bytes():
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros((3, 3), np.float32))
+    return buffer.getvalue()
+
+
+def _nan_factors():
+    doc = _good_document()
+    arrays = {**doc["arrays"], "user_factors": np.full_like(doc["arrays"]["user_factors"], np.nan)}
+    return joblib_bytes({**doc, "arrays": arrays})
