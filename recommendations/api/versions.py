@@ -30,6 +30,7 @@ from .serializers import (
     UploadRequest,
     VersionAnswer,
     VersionListQuery,
+    id_problem,
 )
 from .throttling import ScopedWindowThrottle
 from .views import checked
@@ -47,8 +48,9 @@ class VersionPagination(LimitOffsetPagination):
 
 def version_or_404(value):
     """Return the version named by an id or label in the URL, or raise the API's 400/404."""
-    if len(value) > MAX_LABEL_LENGTH:
-        raise invalid("id", f"Ensure this id or label has no more than {MAX_LABEL_LENGTH} characters.")
+    problem = id_problem(value, MAX_LABEL_LENGTH)
+    if problem:
+        raise invalid("id", problem)
     try:
         return selectors.version_by_id_or_label(value)
     except ModelVersion.DoesNotExist:
