@@ -23,7 +23,7 @@ from modelstore.models import ModelVersion
 from modelstore.upload import UploadRefused, check_upload_headers, limited_upload_handlers, upload_refusals
 
 from .errors import ApiError, invalid, not_found
-from .permissions import CanActivate, CanUpload, CanVerify
+from .permissions import CanActivate, CanUpload, CanVerify, CanView
 from .serializers import (
     ErrorAnswer,
     RollbackRequest,
@@ -108,7 +108,7 @@ class VersionListView(APIView):
     def get_permissions(self):
         if self.request.method == "POST":
             return [CanUpload()]
-        return super().get_permissions()
+        return [CanView()]
 
     def initial(self, request, *args, **kwargs):
         if request.method == "POST":
@@ -161,6 +161,7 @@ class VersionDetailView(APIView):
 
     throttle_classes = [ScopedWindowThrottle]
     throttle_scope = "models"
+    permission_classes = [CanView]
 
     @extend_schema(responses={200: VersionAnswer, 400: REFUSED, 404: UNKNOWN})
     def get(self, request, version):
