@@ -20,5 +20,7 @@ urlpatterns = [
     ),
 ]
 
+handler400 = "recommendations.api.errors.bad_request_view"
+handler403 = "recommendations.api.errors.permission_denied_view"
 handler404 = "recommendations.api.errors.not_found_view"
 handler500 = "recommendations.api.errors.server_error_view"

@@ -15,14 +15,13 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
-from django.views.decorators.csrf import csrf_exempt
 
 from . import admin_views, services
 from .exceptions import VersionIsActive
 from .formatting import human_bytes
 from .forms import ModelVersionForm
 from .models import ActivationEvent, ModelVersion
-from .upload import limited_upload_handlers
+from .upload import admin_upload_door
 
 READ_ONLY_FIELDS = (
     "kind",
@@ -362,12 +361,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def get_urls(self):
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         wrap = self.admin_site.admin_view
-        protected_upload = wrap(self.add_view)
-
-        @csrf_exempt  # the CSRF check runs in protected_upload, after the handlers are set
-        def upload(request):
-            request.upload_handlers = limited_upload_handlers(request)
-            return protected_upload(request)
+        upload = admin_upload_door(wrap(self.add_view), permission="modelstore.add_modelversion")
 
         own = [
             path("add/", upload, name=f"{prefix}_add"),

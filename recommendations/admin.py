@@ -13,11 +13,10 @@ from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.views.decorators.csrf import csrf_exempt
 
 from modelstore.admin_views import form_context
 from modelstore.models import ModelVersion
-from modelstore.upload import limited_upload_handlers, upload_refusals
+from modelstore.upload import admin_upload_door, upload_refusals
 
 from .forms import TrainingForm
 from .tasks import training_queue
@@ -93,12 +92,9 @@ def install(site):
     site._hybridrec_training_page = True
     site_get_urls = site.get_urls
     site_get_app_list = site.get_app_list
-    protected = site.admin_view(lambda request: train_view(request, site))
-
-    @csrf_exempt  # the CSRF check runs in ``protected``, after the upload handlers are set
-    def train(request):
-        request.upload_handlers = limited_upload_handlers(request)
-        return protected(request)
+    train = admin_upload_door(
+        site.admin_view(lambda request: train_view(request, site)), permission=PERMISSION
+    )
 
     def get_urls():
         return [path("recommendations/train/", train, name=URL_NAME), *site_get_urls()]

@@ -5,8 +5,9 @@ Validation errors also carry ``"errors": {field: [messages]}`` and name the fiel
 ``UnknownItem`` → 404, ``BundleError`` and ``RegistryError`` → 400.
 """
 
+from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import JsonResponse
-from django.views.defaults import page_not_found, server_error
+from django.views.defaults import bad_request, page_not_found, permission_denied, server_error
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -85,6 +86,41 @@ def exception_handler(exc, context):
 
 def _wants_json(request):
     return request.path.startswith("/api/")
+
+
+def bad_request_view(request, exception=None):
+    """Answer what Django refuses before a view (bad Host, a body over its limits) under /api/ with JSON.
+
+    A body over DATA_UPLOAD_MAX_MEMORY_SIZE is a 413; a Host not in ALLOWED_HOSTS and any other
+    suspicious request a 400.
+    """
+    if not _wants_json(request):
+        return bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        return JsonResponse(
+            {
+                "detail": "The request body is over the size limit (DATA_UPLOAD_MAX_MEMORY_SIZE).",
+                "code": "too_large",
+            },
+            status=413,
+        )
+    if isinstance(exception, TooManyFieldsSent | TooManyFilesSent):
+        return JsonResponse(
+            {"detail": "The request has too many fields.", "code": "too_many_fields"}, status=400
+        )
+    if isinstance(exception, DisallowedHost):
+        return JsonResponse(
+            {"detail": "The Host header names no host this service answers for.", "code": "bad_host"},
+            status=400,
+        )
+    return JsonResponse({"detail": "Bad request.", "code": "bad_request"}, status=400)
+
+
+def permission_denied_view(request, exception=None):
+    """Answer a refusal raised outside DRF under /api/ with JSON, anything else with Django's page."""
+    if _wants_json(request):
+        return JsonResponse({"detail": "You may not do this.", "code": "permission_denied"}, status=403)
+    return permission_denied(request, exception)
 
 
 def not_found_view(request, exception=None):

@@ -13,6 +13,19 @@ class HasModelPermission(BasePermission):
         return bool(user and user.is_authenticated and user.has_perm(self.perm))
 
 
+class CanView(HasModelPermission):
+    """As in the admin: viewing model versions takes the view or the change permission."""
+
+    perm = "modelstore.view_modelversion"
+    message = "Listing and reading model versions needs the modelstore.view_modelversion permission."
+
+    def has_permission(self, request, view):
+        user = request.user
+        return bool(user and user.is_authenticated) and (
+            user.has_perm(self.perm) or user.has_perm("modelstore.change_modelversion")
+        )
+
+
 class CanUpload(HasModelPermission):
     perm = "modelstore.add_modelversion"
     message = "Uploading a model version needs the modelstore.add_modelversion permission."

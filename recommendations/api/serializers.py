@@ -5,6 +5,8 @@ Whatever size the client controls is capped: ``k`` by ``HYBRIDREC_MAX_K``, a bat
 ``MAX_EXCLUDE`` ids. Limits are read from settings when a request is checked.
 """
 
+import re
+
 from django.conf import settings
 from rest_framework import serializers
 
@@ -14,14 +16,26 @@ from ..services import STRATEGIES
 
 MAX_ID_LENGTH = 200
 MAX_EXCLUDE = 1000
+MAX_FILE_NAME_BYTES = 255
+# What an id in a URL may be: no control characters (PostgreSQL refuses NUL) and no "/".
+ID_PATTERN = r"^[^\x00-\x1f\x7f/]+$"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def id_problem(value, max_length=MAX_ID_LENGTH):
+    """Return why ``value`` is not an acceptable id in a URL, or None."""
+    if len(value) > max_length:
+        return f"Ensure this id has no more than {max_length} characters (it has {len(value)})."
+    if _CONTROL.search(value):
+        return "Ensure this id has no control characters."
+    return None
 
 
 def check_id(field, value):
     """Return ``value`` if it is an acceptable id, else raise a 400 naming ``field``."""
-    if len(value) > MAX_ID_LENGTH:
-        raise serializers.ValidationError(
-            {field: [f"Ensure this id has no more than {MAX_ID_LENGTH} characters (it has {len(value)})."]}
-        )
+    problem = id_problem(value)
+    if problem:
+        raise serializers.ValidationError({field: [problem]})
     return value
 
 
@@ -115,6 +129,14 @@ class UploadRequest(serializers.Serializer):
     activate = serializers.BooleanField(
         required=False, default=False, help_text="Activate once verified (needs the activate permission)."
     )
+
+    def validate_file(self, value):
+        # File systems keep names of at most 255 bytes; a longer one could not be staged.
+        if len((value.name or "").encode()) > MAX_FILE_NAME_BYTES:
+            raise serializers.ValidationError(
+                f"Ensure the file name has no more than {MAX_FILE_NAME_BYTES} bytes in UTF-8."
+            )
+        return value
 
 
 class RollbackRequest(serializers.Serializer):

@@ -7,10 +7,12 @@ verify 202 with the version as it stands. A refused file or registry rule is a 4
 ``{"detail", "code"}``.
 """
 
+from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import NotAuthenticated, PermissionDenied
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -18,15 +20,17 @@ from rest_framework.views import APIView
 
 from modelstore import selectors, services
 from modelstore.models import ModelVersion
+from modelstore.upload import UploadRefused, check_upload_headers, limited_upload_handlers, upload_refusals
 
-from .errors import invalid, not_found
-from .permissions import CanActivate, CanUpload, CanVerify
+from .errors import ApiError, invalid, not_found
+from .permissions import CanActivate, CanUpload, CanVerify, CanView
 from .serializers import (
     ErrorAnswer,
     RollbackRequest,
     UploadRequest,
     VersionAnswer,
     VersionListQuery,
+    id_problem,
 )
 from .throttling import ScopedWindowThrottle
 from .views import checked
@@ -44,14 +48,48 @@ class VersionPagination(LimitOffsetPagination):
 
 def version_or_404(value):
     """Return the version named by an id or label in the URL, or raise the API's 400/404."""
-    if len(value) > MAX_LABEL_LENGTH:
-        raise invalid("id", f"Ensure this id or label has no more than {MAX_LABEL_LENGTH} characters.")
+    problem = id_problem(value, MAX_LABEL_LENGTH)
+    if problem:
+        raise invalid("id", problem)
     try:
         return selectors.version_by_id_or_label(value)
     except ModelVersion.DoesNotExist:
         raise not_found(f"no model version with id or label {value!r}", id=value) from None
     except ModelVersion.MultipleObjectsReturned:
         raise invalid("id", f"label {value!r} names a CF and a CB version; use the id") from None
+
+
+def header_user(request):
+    """Return who a request's token or session names, reading only headers and the session."""
+    found = TokenAuthentication().authenticate(request)  # a bad token is a 401 here already
+    return found[0] if found else request._request.user
+
+
+def refuse_upload_early(request):
+    """Refuse an upload from its headers alone (401, 403, 413), then let its body stream limited.
+
+    DRF authenticates later, and a session's CSRF check parses the body: this runs first.
+    """
+    try:
+        check_upload_headers(request, user=header_user(request), permission=CanUpload.perm)
+    except UploadRefused as refusal:
+        if refusal.status == status.HTTP_401_UNAUTHORIZED:
+            raise NotAuthenticated() from None
+        if refusal.status == status.HTTP_403_FORBIDDEN:
+            raise PermissionDenied(CanUpload.message) from None
+        raise ApiError(str(refusal), code=refusal.code, status_code=refusal.status) from None
+    request._request.upload_handlers = limited_upload_handlers(request._request)
+
+
+def too_large(request):
+    """Return the 413 for a file that passed the limit while it streamed."""
+    (name, _size), *_ = upload_refusals(request).values()
+    limit = settings.HYBRIDREC_MAX_UPLOAD_BYTES
+    return ApiError(
+        f"{name[:200]!r} is over the upload limit of {limit:,} bytes (HYBRIDREC_MAX_UPLOAD_BYTES)",
+        code="too_large",
+        status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    )
 
 
 def answer(version, status_code=status.HTTP_200_OK):
@@ -70,7 +108,12 @@ class VersionListView(APIView):
     def get_permissions(self):
         if self.request.method == "POST":
             return [CanUpload()]
-        return super().get_permissions()
+        return [CanView()]
+
+    def initial(self, request, *args, **kwargs):
+        if request.method == "POST":
+            refuse_upload_early(request)
+        super().initial(request, *args, **kwargs)
 
     @extend_schema(parameters=[VersionListQuery], responses={200: VersionAnswer(many=True), 400: REFUSED})
     def get(self, request):
@@ -91,7 +134,10 @@ class VersionListView(APIView):
         },
     )
     def post(self, request):
-        body = checked(UploadRequest, request.data)
+        data = request.data
+        if upload_refusals(request):
+            raise too_large(request)
+        body = checked(UploadRequest, data)
         activate = body["activate"]
         if activate and not request.user.has_perm(CanActivate.perm):
             raise PermissionDenied(CanActivate.message)
@@ -115,6 +161,7 @@ class VersionDetailView(APIView):
 
     throttle_classes = [ScopedWindowThrottle]
     throttle_scope = "models"
+    permission_classes = [CanView]
 
     @extend_schema(responses={200: VersionAnswer, 400: REFUSED, 404: UNKNOWN})
     def get(self, request, version):

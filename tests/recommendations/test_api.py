@@ -343,8 +343,8 @@ def test_requests_over_the_rate_are_429(monkeypatch, api, cf_version):
 # --- the OpenAPI schema, Swagger UI, unknown URLs ---------------------------------------------------
 
 
-def test_the_openapi_schema_lists_every_endpoint():
-    response = APIClient().get("/api/schema/", {"format": "json"})
+def test_the_openapi_schema_lists_every_endpoint(api):
+    response = api.get("/api/schema/", {"format": "json"})
 
     assert response.status_code == 200
     schema = response.json()
@@ -366,8 +366,9 @@ def test_the_openapi_schema_lists_every_endpoint():
     assert {"k", "strategy", "weight", "exclude"} <= parameters
 
 
-def test_swagger_ui_is_served_from_the_app_without_a_cdn(client, settings):
+def test_swagger_ui_is_served_from_the_app_without_a_cdn(client, user, settings):
     settings.DEBUG = False
+    client.force_login(user)
     page = client.get("/api/docs/")
 
     assert page.status_code == 200

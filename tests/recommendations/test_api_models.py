@@ -24,8 +24,14 @@ def bundle_upload(tmp_path, *, kind="cf", seed=3, name="model.joblib"):
 # --- reads ----------------------------------------------------------------------------------
 
 
-def test_versions_are_listed_with_the_registry_fields(api, cf_version, cf_version_two, cb_version):
-    body = api.get(MODELS).json()
+@pytest.fixture
+def viewer(client_for):
+    """Return a client of someone who may read the registry (modelstore.view_modelversion)."""
+    return client_for("staff+view_modelversion")
+
+
+def test_versions_are_listed_with_the_registry_fields(viewer, cf_version, cf_version_two, cb_version):
+    body = viewer.get(MODELS).json()
 
     assert body["count"] == 3
     labels = {entry["label"] for entry in body["results"]}
@@ -36,32 +42,32 @@ def test_versions_are_listed_with_the_registry_fields(api, cf_version, cf_versio
     assert {"status", "n_users", "n_items", "libraries", "created_at", "activated_at"} <= set(entry)
 
 
-def test_versions_are_filtered_by_kind(api, cf_version, cb_version):
-    body = api.get(MODELS, {"kind": "cb"}).json()
+def test_versions_are_filtered_by_kind(viewer, cf_version, cb_version):
+    body = viewer.get(MODELS, {"kind": "cb"}).json()
     assert [entry["label"] for entry in body["results"]] == ["cb-one"]
 
 
-def test_an_unknown_kind_is_400_naming_kind(api):
-    response = api.get(MODELS, {"kind": "xx"})
+def test_an_unknown_kind_is_400_naming_kind(viewer):
+    response = viewer.get(MODELS, {"kind": "xx"})
     assert response.status_code == 400
     assert "kind" in response.json()["errors"]
 
 
-def test_a_version_by_id_or_label(api, cf_version):
-    assert api.get(f"{MODELS}{cf_version.pk}/").json()["label"] == "cf-one"
-    assert api.get(f"{MODELS}cf-one/").json()["id"] == cf_version.pk
+def test_a_version_by_id_or_label(viewer, cf_version):
+    assert viewer.get(f"{MODELS}{cf_version.pk}/").json()["label"] == "cf-one"
+    assert viewer.get(f"{MODELS}cf-one/").json()["id"] == cf_version.pk
 
 
 @pytest.mark.parametrize("value", ["999999", "no-such-label", "9" * 40, "²"])
-def test_an_unknown_version_is_404_naming_it(api, cf_version, value):
-    response = api.get(f"{MODELS}{value}/")
+def test_an_unknown_version_is_404_naming_it(viewer, cf_version, value):
+    response = viewer.get(f"{MODELS}{value}/")
 
     assert response.status_code == 404
     assert response.json()["id"] == value
 
 
-def test_a_very_long_version_id_is_400(api):
-    response = api.get(f"{MODELS}{'x' * 10_000}/")
+def test_a_very_long_version_id_is_400(viewer):
+    response = viewer.get(f"{MODELS}{'x' * 10_000}/")
     assert response.status_code == 400
     assert "id" in response.json()["errors"]
 
