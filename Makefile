@@ -40,6 +40,7 @@ demo-data: install
 
 ## serve: the API and admin under gunicorn (GUNICORN_WORKERS, GUNICORN_THREADS, GUNICORN_BIND).
 serve: install
+	$(MANAGE) collectstatic --noinput -v0
 	GUNICORN_BIND=$${GUNICORN_BIND:-$(HOST):$(PORT)} $(VENV)/bin/gunicorn -c hybridrec/gunicorn.conf.py
 
 ## worker: a Celery worker (needs CELERY_BROKER_URL).
