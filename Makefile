@@ -1,46 +1,59 @@
 # hybridrec — the README's two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 DEMO_DIR ?= demo
-DEMO_USERS ?= 20000
+DEMO_USERS ?= 10000
 DEMO_ITEMS ?= 2000
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# When make started: the demo logs its time to first answer from here.
+STARTED_AT := $(shell date +%s.%N)
+# The demo's own database, media and artifact root, so it never touches your registry.
+DEMO_ENV = DATABASE_URL=sqlite:///$(abspath $(DEMO_DIR))/db.sqlite3 MEDIA_ROOT=$(abspath $(DEMO_DIR))/media \
+	HYBRIDREC_ARTIFACT_ROOTS=$(abspath $(DEMO_DIR))/artifacts
+# Quiet pip, no byte-compiling of every installed file (imports compile what they use). A pip
+# config that lists index folders missing on this machine makes pip warn twice per package: drop those.
+PIP_INSTALL = $(PY) -m pip install --quiet --no-compile --disable-pip-version-check
+PIP_FILTER = 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 .PHONY: install install-dev demo demo-data test lint format serve worker bench bench-serve clean-demo
 
 $(PY):
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	@echo "Creating $(VENV) and installing the requirements (quietly)"
+	@$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.runtime: requirements.txt | $(PY)
-	$(PY) -m pip install --quiet -r requirements.txt
-	touch $@
+	@$(PIP_INSTALL) -r requirements.txt $(PIP_FILTER)
+	@touch $@
 
 $(VENV)/.dev: requirements.txt requirements-dev.txt | $(PY)
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	touch $@ $(VENV)/.runtime
+	@$(PIP_INSTALL) -r requirements-dev.txt $(PIP_FILTER)
+	@touch $@ $(VENV)/.runtime
 
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
 
-## demo: install, migrate, make demo data, train, build and activate CF and CB bundles, serve the API.
-demo: demo-data serve
+## demo: install, then in DEMO_DIR make demo data, train, evaluate and activate two CF versions and a CB
+## one, print a login, a token and curl lines, and serve the API and admin (its own database and media).
+demo: demo-data
+	@$(DEMO_ENV) HYBRIDREC_STARTED_AT=$(STARTED_AT) $(MAKE) --no-print-directory serve
 
 demo-data: install
-	$(MANAGE) migrate --noinput -v0
-	$(MANAGE) make_demo_data $(DEMO_DIR)/data --users $(DEMO_USERS) --items $(DEMO_ITEMS)
-	$(MANAGE) train_models --interactions $(DEMO_DIR)/data/interactions.csv --items $(DEMO_DIR)/data/items.csv \
-		--out $(DEMO_DIR)/run
-	$(MANAGE) bundle_models --cf-artifacts $(DEMO_DIR)/run/cf --cb-artifacts $(DEMO_DIR)/run/cb --activate
-	$(MANAGE) list_models
-	$(MANAGE) demo_user --base-url http://$(HOST):$(PORT)
+	@mkdir -p $(DEMO_DIR)
+	@echo "Demo: its own database, media and artifacts in $(DEMO_DIR)/ (DEMO_DIR); your db.sqlite3 and media/ are untouched."
+	@$(DEMO_ENV) $(MANAGE) migrate --noinput -v0
+	@$(DEMO_ENV) $(MANAGE) demo_setup $(DEMO_DIR)/data --users $(DEMO_USERS) --items $(DEMO_ITEMS)
+	@$(DEMO_ENV) $(MANAGE) demo_user --base-url http://$(HOST):$(PORT) --password-file $(DEMO_DIR)/admin-password
 
-## serve: the API and admin under gunicorn (GUNICORN_WORKERS, GUNICORN_THREADS, GUNICORN_BIND).
+## serve: collect static files, then the API and admin under gunicorn (GUNICORN_WORKERS, GUNICORN_THREADS, GUNICORN_BIND).
 serve: install
-	GUNICORN_BIND=$${GUNICORN_BIND:-$(HOST):$(PORT)} $(VENV)/bin/gunicorn -c hybridrec/gunicorn.conf.py
+	@$(MANAGE) collectstatic --noinput -v0
+	@echo "Serving http://$${GUNICORN_BIND:-$(HOST):$(PORT)}/ (Ctrl-C stops it)"
+	@GUNICORN_BIND=$${GUNICORN_BIND:-$(HOST):$(PORT)} $(VENV)/bin/gunicorn -c hybridrec/gunicorn.conf.py
 
 ## worker: a Celery worker (needs CELERY_BROKER_URL).
 worker: install

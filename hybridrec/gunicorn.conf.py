@@ -3,12 +3,16 @@
 GUNICORN_BIND (default 127.0.0.1:8000), GUNICORN_WORKERS (default: the number of CPUs),
 GUNICORN_THREADS (default 4; above 1 the threaded worker is used), GUNICORN_TIMEOUT (30 s),
 GUNICORN_ACCESS_LOG ("-" for stdout; off by default), GUNICORN_LOG_LEVEL (info),
-GUNICORN_CONTROL_SOCKET (off by default).
+GUNICORN_CONTROL_SOCKET (off by default). With HYBRIDREC_STARTED_AT (epoch seconds, set by
+``make demo``), the first worker logs how long after that the server first answered.
 Every worker loads the active CF model as soon as it has loaded the app, so the first request
 does not pay for it; memory-mapped bundles share their pages between workers.
 """
 
 import os
+import threading
+import time
+import urllib.request
 
 # One BLAS thread per worker: scoring one customer is a small matrix-vector product, and
 # workers × BLAS threads would fight over the CPUs. Set before any worker imports numpy.
@@ -50,3 +54,26 @@ def post_worker_init(worker):
         )
     # The preload ran in the worker's main thread; requests open their own connections.
     connections.close_all()
+    started_at = os.environ.get("HYBRIDREC_STARTED_AT")
+    if started_at and worker.age == 1:
+        threading.Thread(target=_report_first_answer, args=(worker, float(started_at)), daemon=True).start()
+
+
+def _report_first_answer(worker, started_at, timeout_seconds=120):
+    """Ask /api/v1/health/ until the server answers; log the seconds since ``started_at``."""
+    address = worker.cfg.bind[0]
+    if address.startswith(("unix:", "fd://")):
+        return
+    host, _, port = address.rpartition(":")
+    host = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]", "": "127.0.0.1"}.get(host, host)
+    url = f"http://{host}:{port}/api/v1/health/"
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                response.read()
+        except OSError:
+            time.sleep(0.05)
+            continue
+        worker.log.info("first answer %.1f s after the start; the demo is ready", time.time() - started_at)
+        return

@@ -34,6 +34,15 @@ def _isolated_media(settings, tmp_path):
     (tmp_path / "artifacts").mkdir()
 
 
+@pytest.fixture(autouse=True)
+def _uncollected_static_files(settings):
+    """Serve static files from the apps, as without collectstatic (tests that need it run it)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
 @pytest.fixture
 def media_files(settings):
     """Return a function listing every file under MEDIA_ROOT (relative paths)."""

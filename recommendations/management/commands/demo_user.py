@@ -1,4 +1,6 @@
+import os
 import secrets
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -14,22 +16,53 @@ def _first_id(version, name, index=0):
     return str(ids[min(index, len(ids) - 1)])
 
 
+def _keep(path, password):
+    """Write ``password`` to ``path``, readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(password + "\n")
+
+
 class Command(BaseCommand):
     help = (
-        "Create (or reset) a superuser for trying the service, print its password, an API token and "
-        "curl lines for the active models."
+        "Create a superuser for trying the service (or keep the existing one and its password), print its "
+        "password, an API token and curl lines for the active models. The password changes only with "
+        "--reset-password; --password-file keeps it in a private file so later runs can show it again."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="demo")
         parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+        parser.add_argument(
+            "--password-file",
+            type=Path,
+            metavar="FILE",
+            help="keep the password in FILE (owner-only) and show it again on later runs",
+        )
+        parser.add_argument(
+            "--reset-password", action="store_true", help="set a new password even if the user exists"
+        )
 
-    def handle(self, *args, username, base_url, **options):
+    def handle(self, *args, username, base_url, password_file, reset_password, **options):
         users = get_user_model()
-        user = users.objects.filter(username=username).first() or users(username=username)
-        password = secrets.token_urlsafe(12)
+        user = users.objects.filter(username=username).first()
+        created = user is None
+        if created:
+            user = users(username=username)
         user.is_staff = user.is_superuser = True
-        user.set_password(password)
+        if created or reset_password:
+            password = secrets.token_urlsafe(12)
+            user.set_password(password)
+            if password_file is not None:
+                _keep(password_file, password)
+            shown = f"password {password}" + ("" if created else " (new)")
+        else:
+            kept = password_file.read_text().strip() if password_file and password_file.is_file() else ""
+            if kept and user.check_password(kept):
+                shown = f"password {kept}"
+            else:
+                shown = "password unchanged (not shown; --reset-password sets a new one)"
         user.save()
         token, _ = Token.objects.get_or_create(user=user)
         cf = selectors.active_version("cf")
@@ -41,7 +74,7 @@ class Command(BaseCommand):
         except BundleError as exc:
             raise CommandError(str(exc)) from exc
         header = f'-H "Authorization: Token {token.key}"'
-        self.stdout.write(f"admin:    {base_url}/admin/  user {username}  password {password}")
+        self.stdout.write(f"admin:    {base_url}/admin/  user {username}  {shown}")
         self.stdout.write(f"API docs: {base_url}/api/docs/")
         self.stdout.write(f"token:    {token.key}")
         self.stdout.write(f"curl -s {header} '{base_url}/api/v1/recommendations/{customer}/?k=5'")

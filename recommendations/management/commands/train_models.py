@@ -1,7 +1,10 @@
 import datetime as dt
 import sys
+from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from recommendations.training import cb, cf
 from recommendations.training.data import FORMATS
@@ -16,12 +19,22 @@ def _date(value, option="--split-date"):
         raise TrainingError(f"{option} {value!r} is not a date (use YYYY-MM-DD).") from None
 
 
+def _default_out(interactions):
+    """Return a new run folder under the first artifact root, named after the file and the time."""
+    roots = settings.HYBRIDREC_ARTIFACT_ROOTS
+    if not roots:
+        raise TrainingError("No artifact root to train into (HYBRIDREC_ARTIFACT_ROOTS is empty): give --out.")
+    stem = Path(interactions).name.split(".")[0] or "run"
+    return Path(roots[0]) / f"{stem}-{timezone.now():%Y%m%d-%H%M%S}"
+
+
 class Command(BaseCommand):
     help = (
         "Train CF (implicit ALS) and CB (TF-IDF + SVD) models from an interactions file and write "
         "seed-layout artifact folders DIR/cf and DIR/cb (existing ones are replaced). "
         "Example, on the UCI Online Retail file: train_models --format online-retail "
-        "--interactions online_retail.csv.xz --split-date 2011-11-01 --out artifacts/or"
+        "--interactions online_retail.csv.xz --split-date 2011-11-01 --out artifacts/or. Without --out the "
+        "folders go under the first artifact root, where the admin's Build page lists them."
     )
 
     def add_arguments(self, parser):
@@ -45,7 +58,12 @@ class Command(BaseCommand):
             metavar="YYYY-MM-DD",
             help="end of the held-out period: events from then on are ignored (a validation window)",
         )
-        parser.add_argument("--out", required=True, metavar="DIR")
+        parser.add_argument(
+            "--out",
+            metavar="DIR",
+            help="where to write cf/, cb/ and test.csv (default: a new folder under the first artifact root, "
+            "HYBRIDREC_ARTIFACT_ROOTS, named after the interactions file and the time, so the admin can build it)",
+        )
         parser.add_argument("--factors", type=int, default=cf.DEFAULT_FACTORS)
         parser.add_argument("--iterations", type=int, default=cf.DEFAULT_ITERATIONS)
         parser.add_argument("--regularization", type=float, default=cf.DEFAULT_REGULARIZATION)
@@ -73,6 +91,7 @@ class Command(BaseCommand):
                 self.stderr.write(message, style_func=lambda text: text)
 
         try:
+            out_dir = options["out"] or _default_out(options["interactions"])
             if options["top_n"] < 1:
                 raise TrainingError(f"--top-n {options['top_n']} must be at least 1.")
             if options["split_end"] and not options["split_date"]:
@@ -83,7 +102,7 @@ class Command(BaseCommand):
                 data_format=options["data_format"],
                 split_date=_date(options["split_date"]) if options["split_date"] else None,
                 split_end=_date(options["split_end"], "--split-end") if options["split_end"] else None,
-                out_dir=options["out"],
+                out_dir=out_dir,
                 factors=options["factors"],
                 iterations=options["iterations"],
                 regularization=options["regularization"],
@@ -107,5 +126,5 @@ class Command(BaseCommand):
             line += f"; CB {summary['cb_items']} items"
         if summary["metrics"]:
             line += f"; ndcg@{summary['metrics']['k']} {summary['metrics']['cf']['ndcg']:.4f}"
-        line += f" in {summary['seconds']:.1f} s -> {options['out']}"
+        line += f" in {summary['seconds']:.1f} s -> {out_dir}"
         self.stdout.write(line)
