@@ -5,7 +5,10 @@ GUNICORN_THREADS (default 4; above 1 the threaded worker is used), GUNICORN_TIME
 GUNICORN_ACCESS_LOG ("-" for stdout; off by default), GUNICORN_LOG_LEVEL (info),
 GUNICORN_CONTROL_SOCKET (off by default).
 Every worker loads the active CF model as soon as it has loaded the app, so the first request
-does not pay for it; memory-mapped bundles share their pages between workers.
+does not pay for it; memory-mapped bundles share their pages between workers. Each worker then
+starts its own watcher thread, which notices an activation or a changed bundle file within
+HYBRIDREC_VERSION_CHECK_SECONDS even when the worker gets no requests. It is started here,
+after the fork, so it works with ``preload_app`` too (threads do not survive a fork).
 """
 
 import os
@@ -34,12 +37,13 @@ if not control_socket_disable:
 
 
 def post_worker_init(worker):
-    """Load the active CF model (and start CB when HYBRIDREC_CB_PRELOAD=background) before serving."""
+    """Load the active CF model (and start CB when HYBRIDREC_CB_PRELOAD=background), start the watcher."""
     from django.db import connections
 
     from recommendations.serving import get_cache
 
-    model = get_cache().preload()
+    cache = get_cache()
+    model = cache.preload()
     if model is not None:
         worker.log.info(
             "worker %s serves cf %s (%s) loaded in %.3f s",
@@ -50,3 +54,4 @@ def post_worker_init(worker):
         )
     # The preload ran in the worker's main thread; requests open their own connections.
     connections.close_all()
+    cache.start_watcher()

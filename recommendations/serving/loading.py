@@ -12,10 +12,11 @@ from pathlib import Path
 from django.utils import timezone
 
 from modelstore import storage
-from modelstore.bundles import IncompatibleBundle, open_bundle, read_artifacts
+from modelstore.bundles import CorruptBundle, IncompatibleBundle, open_bundle, read_artifacts
 
 from ..engines import CBEngine, CFEngine
-from .verified import ensure_verified
+from .exceptions import BundleFileChanged
+from .verified import ensure_verified, file_identity
 
 BUNDLE = "bundle"
 FILES = "files"
@@ -60,6 +61,19 @@ class LoadedModel:
     hashed: bool
     load_seconds: float
     loaded_at: object = field(default_factory=timezone.now)
+    path: Path | None = None  # the memory-mapped bundle file
+    identity: dict | None = None  # its file_identity when it was verified
+
+    def file_change(self):
+        """Return how the served file differs from the one verified (``"was deleted"``...), or None."""
+        if self.identity is None:
+            return None
+        try:
+            now = file_identity(self.path)
+        except FileNotFoundError:
+            return "was deleted"
+        changed = [name for name, value in self.identity.items() if now.get(name) != value]
+        return f"changed on disk ({', '.join(changed)} differ)" if changed else None
 
     @property
     def kind(self):
@@ -93,12 +107,23 @@ def files_target(kind, folder):
 
 
 def load(target, *, stamp_dir):
-    """Load ``target`` and build its engine; raise BundleError, OSError or EngineError if it cannot."""
+    """Load ``target`` and build its engine; raise BundleError, OSError or EngineError if it cannot.
+
+    Raises ``BundleFileChanged`` when a bundle's file is missing or no longer holds what the
+    registry verified.
+    """
     started = time.perf_counter()
     hashed = False
+    path = identity = None
     if target.source == BUNDLE:
         path = storage.local_path(target.file_name, target.sha256)
-        hashed = ensure_verified(path, target.sha256, stamp_dir=stamp_dir)
+        try:
+            hashed = ensure_verified(path, target.sha256, stamp_dir=stamp_dir)
+            identity = file_identity(path)
+        except FileNotFoundError as exc:
+            raise BundleFileChanged(f"the file of {target.kind} version {target.label} was deleted") from exc
+        except CorruptBundle as exc:
+            raise BundleFileChanged(f"{target.kind} version {target.label}: {exc}") from exc
         bundle = open_bundle(path, mmap=True)
         if bundle.kind != target.kind:
             raise IncompatibleBundle(f"{path.name} holds a {bundle.kind} bundle, not {target.kind}")
@@ -115,6 +140,8 @@ def load(target, *, stamp_dir):
         compression=compression,
         hashed=hashed,
         load_seconds=time.perf_counter() - started,
+        path=path,
+        identity=identity,
     )
 
 
