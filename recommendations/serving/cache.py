@@ -126,6 +126,9 @@ class ModelCache:
         if not self.watching:
             self._maybe_check()
         model = state.model
+        if model is not None and model.file_touched():
+            self._check_file(state)  # check, then answer: never from pages that just changed
+            model = state.model
         if model is None:
             model = self._load_first(state)
         if model is None:

@@ -5,7 +5,9 @@ has checked that the file is the one the registry verified. Artifacts folders go
 ``modelstore.bundles.read_artifacts``, which may import pandas; bundles never do.
 """
 
+import os
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +65,21 @@ class LoadedModel:
     loaded_at: object = field(default_factory=timezone.now)
     path: Path | None = None  # the memory-mapped bundle file
     identity: dict | None = None  # its file_identity when it was verified
+    handle: int | None = None  # a descriptor of that file, for the per-request fstat
+    handle_stat: tuple | None = None  # its (size, mtime_ns, ctime_ns) when it was verified
+
+    def file_touched(self):
+        """Return True if the file was written, resized or unlinked since it was verified.
+
+        One ``fstat`` of an open descriptor (well under a microsecond), so every request can
+        afford it: an edit or a truncation is then noticed before the next request reads the
+        changed pages, not only at the next check. A file replaced by rename is not seen here
+        (the old pages stay valid); ``file_change`` notices it.
+        """
+        if self.handle is None:
+            return False
+        stat = os.fstat(self.handle)
+        return stat.st_nlink == 0 or (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns) != self.handle_stat
 
     def file_change(self):
         """Return how the served file differs from the one verified (``"was deleted"``...), or None."""
@@ -114,7 +131,7 @@ def load(target, *, stamp_dir):
     """
     started = time.perf_counter()
     hashed = False
-    path = identity = None
+    path = identity = handle = handle_stat = None
     if target.source == BUNDLE:
         path = storage.local_path(target.file_name, target.sha256)
         try:
@@ -128,12 +145,20 @@ def load(target, *, stamp_dir):
         if bundle.kind != target.kind:
             raise IncompatibleBundle(f"{path.name} holds a {bundle.kind} bundle, not {target.kind}")
         arrays, memory_mapped, compression = bundle.arrays, bundle.memory_mapped, bundle.compression
+        # What was verified, so a change between the hash and this open is noticed too.
+        handle = os.open(path, os.O_RDONLY)
+        handle_stat = (identity["size"], identity["mtime_ns"], identity["ctime_ns"])
     else:
         loaded = read_artifacts(target.folder, target.kind)
         arrays, memory_mapped, compression = loaded.arrays, False, None
-    engine = ENGINES[target.kind](arrays)
-    _warm_up(engine)
-    return LoadedModel(
+    try:
+        engine = ENGINES[target.kind](arrays)
+        _warm_up(engine)
+    except BaseException:
+        if handle is not None:
+            os.close(handle)
+        raise
+    model = LoadedModel(
         target=target,
         engine=engine,
         memory_mapped=memory_mapped,
@@ -142,7 +167,12 @@ def load(target, *, stamp_dir):
         load_seconds=time.perf_counter() - started,
         path=path,
         identity=identity,
+        handle=handle,
+        handle_stat=handle_stat,
     )
+    if handle is not None:
+        weakref.finalize(model, os.close, handle)  # closed when the model is dropped
+    return model
 
 
 def _warm_up(engine):

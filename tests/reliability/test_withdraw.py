@@ -80,6 +80,23 @@ def test_a_served_file_changed_in_place_stops_being_served_at_the_next_check(set
     assert "changed on disk" in second.error
 
 
+def test_the_next_request_does_not_read_a_truncated_file_whatever_the_check_interval(settings, second_active):
+    settings.HYBRIDREC_VERSION_CHECK_SECONDS = 3600
+    first, second = second_active
+    cache = get_cache()
+    assert cache.get("cf").target.version_id == second.pk
+    path = file_of(settings, second)
+    path.chmod(0o644)
+    os.truncate(path, 0)  # reading its pages now would kill the process with SIGBUS
+
+    model = cache.get("cf")
+
+    assert model.target.version_id == first.pk
+    assert model.engine.recommend("C0001", 5)
+    second.refresh_from_db()
+    assert second.status == "failed"
+
+
 def test_a_touched_file_with_the_same_content_is_served_again(settings, second_active):
     first, second = second_active
     cache = get_cache()
