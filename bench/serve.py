@@ -7,7 +7,7 @@ Every number comes with a ratio against a baseline measured in the same run:
 
 - engines: a bare numpy ``item_factors @ user_factors[u]`` plus top-k (what scoring costs
   without any of the engine's bookkeeping); target p99 under 0.5 ms for CF;
-- HTTP: GET /api/v1/health/ on the same server with the same load generator (the cost of
+- HTTP: GET /api/v1/health/live/ on the same server with the same load generator (the cost of
   Django + DRF alone); target recommendations ≥ 0.8 × its requests per second;
 - hot swap: from the activation's commit to every worker answering with the new version.
 
@@ -203,7 +203,12 @@ for kind, path, label in json.loads(sys.argv[1]):
     ids[label] = version.pk
     if label in ("cf-1", "cb-1"):
         services.version_activate(version=version)
-print(json.dumps({"ids": ids, "seconds": time.perf_counter() - started}))
+# Health gives load times and errors to staff only.
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+staff, _ = get_user_model().objects.get_or_create(username="bench-staff", defaults={"is_staff": True})
+token, _ = Token.objects.get_or_create(user=staff)
+print(json.dumps({"ids": ids, "seconds": time.perf_counter() - started, "staff_token": token.key}))
 """
 
 ACTIVATE = """
@@ -237,23 +242,23 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def get_json(port, path, timeout=10):
+def get_json(port, path, timeout=10, headers=None):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        connection.request("GET", path)
+        connection.request("GET", path, headers=headers or {})
         response = connection.getresponse()
         return response.status, json.loads(response.read() or b"null")
     finally:
         connection.close()
 
 
-def worker_versions(port, wanted, workers, deadline_seconds=60):
+def worker_versions(port, wanted, workers, deadline_seconds=60, headers=None):
     """Poll health on fresh connections until ``workers`` pids serve ``wanted``; return {pid: first seen}."""
     seen = {}
     deadline = time.monotonic() + deadline_seconds
     while time.monotonic() < deadline and len(seen) < workers:
         try:
-            status, report = get_json(port, "/api/v1/health/")
+            status, report = get_json(port, "/api/v1/health/", headers=headers)
         except OSError:
             time.sleep(0.05)
             continue
@@ -445,6 +450,7 @@ def bench_http(args, env, folder, cf_path, cf2_path, cb_path):
         )
     )
     ids = registered["ids"]
+    args.staff_headers = {"Authorization": f"Token {registered['staff_token']}"}
     print(
         f"registry: 3 versions registered and verified in {time.perf_counter() - started:.1f} s", flush=True
     )
@@ -468,14 +474,16 @@ def bench_http(args, env, folder, cf_path, cf2_path, cb_path):
     load = wrk_load if use_wrk else python_load
     try:
         started = time.monotonic()
-        ready = worker_versions(port, ids["cf-1"], args.workers, deadline_seconds=120)
+        ready = worker_versions(
+            port, ids["cf-1"], args.workers, deadline_seconds=120, headers=args.staff_headers
+        )
         if len(ready) < args.workers:
             raise SystemExit(f"bench: gunicorn did not come up; see {folder / 'gunicorn.log'}")
         startup = time.monotonic() - started
         rng = np.random.default_rng(5)
         customers = [f"C{u:07d}" for u in rng.integers(0, args.users, size=2000)]
         endpoints = {
-            "GET /api/v1/health/ (baseline)": ["/api/v1/health/"],
+            "GET /api/v1/health/live/ (baseline)": ["/api/v1/health/live/"],
             "GET /api/v1/recommendations/<id>/?k=10": [
                 f"/api/v1/recommendations/{c}/?k=10" for c in customers
             ],
@@ -545,7 +553,7 @@ def swap(port, env, version_id, args, folder):
         asker.start()
     try:
         activated = float(django_script(ACTIVATE, env, str(version_id)))
-        seen = worker_versions(port, version_id, args.workers)
+        seen = worker_versions(port, version_id, args.workers, headers=args.staff_headers)
     finally:
         stop.set()
         for asker in askers:

@@ -6,7 +6,10 @@ GUNICORN_ACCESS_LOG ("-" for stdout; off by default), GUNICORN_LOG_LEVEL (info),
 GUNICORN_CONTROL_SOCKET (off by default). With HYBRIDREC_STARTED_AT (epoch seconds, set by
 ``make demo``), the first worker logs how long after that the server first answered.
 Every worker loads the active CF model as soon as it has loaded the app, so the first request
-does not pay for it; memory-mapped bundles share their pages between workers.
+does not pay for it; memory-mapped bundles share their pages between workers. Each worker then
+starts its own watcher thread, which notices an activation or a changed bundle file within
+HYBRIDREC_VERSION_CHECK_SECONDS even when the worker gets no requests. It is started here,
+after the fork, so it works with ``preload_app`` too (threads do not survive a fork).
 """
 
 import os
@@ -38,12 +41,13 @@ if not control_socket_disable:
 
 
 def post_worker_init(worker):
-    """Load the active CF model (and start CB when HYBRIDREC_CB_PRELOAD=background) before serving."""
+    """Load the active CF model (and start CB when HYBRIDREC_CB_PRELOAD=background), start the watcher."""
     from django.db import connections
 
     from recommendations.serving import get_cache
 
-    model = get_cache().preload()
+    cache = get_cache()
+    model = cache.preload()
     if model is not None:
         worker.log.info(
             "worker %s serves cf %s (%s) loaded in %.3f s",
@@ -54,6 +58,7 @@ def post_worker_init(worker):
         )
     # The preload ran in the worker's main thread; requests open their own connections.
     connections.close_all()
+<<<<<<< HEAD
     started_at = os.environ.get("HYBRIDREC_STARTED_AT")
     if started_at and worker.age == 1:
         threading.Thread(target=_report_first_answer, args=(worker, float(started_at)), daemon=True).start()
@@ -77,3 +82,6 @@ def _report_first_answer(worker, started_at, timeout_seconds=120):
             continue
         worker.log.info("first answer %.1f s after the start; the demo is ready", time.time() - started_at)
         return
+=======
+    cache.start_watcher()
+>>>>>>> faults-serving

@@ -376,14 +376,14 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 @admin.register(ActivationEvent)
 class ActivationEventAdmin(admin.ModelAdmin):
-    """The audit list: every activation and rollback, read-only."""
+    """The audit list: every activation, rollback and withdrawal by the system, read-only."""
 
-    list_display = ("created_at", "kind", "action", "from_link", "to_link", "user")
+    list_display = ("created_at", "kind", "action", "from_link", "to_link", "user", "reason")
     list_filter = ("kind", "action")
     search_fields = ("from_label", "to_label", "user__username")
     list_select_related = ("user",)
     ordering = ("-created_at", "-id")
-    fields = ("created_at", "kind", "action", "from_link", "to_link", "user")
+    fields = ("created_at", "kind", "action", "from_link", "to_link", "user", "reason")
     readonly_fields = fields
 
     def has_view_permission(self, request, obj=None):

@@ -86,11 +86,12 @@ class ModelVersion(models.Model):
 
 
 class ActivationEvent(models.Model):
-    """An audit row: who switched a kind's active version, when, from which to which."""
+    """An audit row: who switched a kind's active version (or the system, and why), when, from which to which."""
 
     class Action(models.TextChoices):
         ACTIVATE = "activate", "Activate"
         ROLLBACK = "rollback", "Roll back"
+        QUARANTINE = "quarantine", "Withdraw a faulty version"
 
     kind = models.CharField(max_length=2, choices=ModelVersion.Kind.choices)
     action = models.CharField(max_length=10, choices=Action.choices)
@@ -100,7 +101,14 @@ class ActivationEvent(models.Model):
     to_version = models.ForeignKey(ModelVersion, null=True, on_delete=models.SET_NULL, related_name="+")
     from_label = models.CharField(max_length=100, blank=True, help_text="Kept when the version is deleted.")
     to_label = models.CharField(max_length=100, blank=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        help_text="Empty when the system switched versions on its own.",
+    )
+    reason = models.TextField(blank=True, help_text="Why the system switched versions, when it did.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,5 +1,7 @@
 """Reads of the registry."""
 
+from django.db.models import OuterRef, Subquery
+
 from .models import ActivationEvent, ModelVersion
 
 # The largest primary key a database integer column holds.
@@ -15,6 +17,40 @@ def active_versions_signature():
     """Return ``{kind: (id, sha256)}`` of the active versions: one cheap query."""
     rows = ModelVersion.objects.filter(is_active=True).values_list("kind", "id", "sha256")
     return {kind: (pk, sha256) for kind, pk, sha256 in rows}
+
+
+def serving_signature():
+    """Return ``{kind: (id, sha256, withdrawn)}`` of the active versions in one query.
+
+    ``withdrawn`` is ``{"label", "reason"}`` when the kind's latest switch was the system
+    withdrawing a faulty version (``version_quarantine``), else None.
+    """
+    latest = ActivationEvent.objects.filter(kind=OuterRef("kind")).order_by("-created_at", "-id")
+    rows = (
+        ModelVersion.objects.filter(is_active=True)
+        .annotate(
+            last_action=Subquery(latest.values("action")[:1]),
+            last_from=Subquery(latest.values("from_label")[:1]),
+            last_reason=Subquery(latest.values("reason")[:1]),
+        )
+        .values_list("kind", "id", "sha256", "last_action", "last_from", "last_reason")
+    )
+    return {
+        kind: (
+            pk,
+            sha256,
+            {"label": label, "reason": reason} if action == ActivationEvent.Action.QUARANTINE else None,
+        )
+        for kind, pk, sha256, action, label, reason in rows
+    }
+
+
+def last_good_versions(kind, *, exclude=None):
+    """Return ready versions of a kind that were active before, the most recently active first."""
+    versions = ModelVersion.objects.filter(
+        kind=kind, status=ModelVersion.Status.READY, activated_at__isnull=False
+    ).order_by("-activated_at", "-id")
+    return versions.exclude(pk=exclude) if exclude else versions
 
 
 def version_list(*, kind=None):

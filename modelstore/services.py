@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
-from . import storage
+from . import selectors, storage
 from .bundles import (
     BundleError,
     IncompatibleBundle,
@@ -320,6 +320,53 @@ def version_rollback(*, kind, user=None):
     if target.status != ModelVersion.Status.READY:
         raise VersionNotReady(f"the previous {kind} version {target.label} is {target.status}")
     return version_activate(version=target, user=user, action=ActivationEvent.Action.ROLLBACK)
+
+
+@transaction.atomic
+def version_quarantine(*, version, reason, fallback=None):
+    """Mark a version whose stored file changed or vanished ``failed``; if it was active, roll back.
+
+    The kind goes back to ``fallback`` when given and ready, else to the most recently active
+    ready version (``selectors.last_good_versions``), as an activation by the system that
+    records ``reason``. Return the audit row, or None when the version was not active (or was
+    already withdrawn by another process). Safe to call from many processes at once.
+    """
+    rows = list(ModelVersion.objects.select_for_update().filter(kind=version.kind).order_by("pk"))
+    bad = next((row for row in rows if row.pk == version.pk), None)
+    if bad is None:
+        return None
+    was_active = bad.is_active
+    if bad.status == ModelVersion.Status.FAILED and not was_active:
+        return None
+    ModelVersion.objects.filter(pk=bad.pk).update(
+        status=ModelVersion.Status.FAILED, error=reason, is_active=False
+    )
+    if not was_active:
+        return None
+    ready = {row.pk: row for row in rows if row.pk != bad.pk and row.status == ModelVersion.Status.READY}
+    target = ready.get(getattr(fallback, "pk", fallback))
+    if target is None:
+        target = next((row for row in selectors.last_good_versions(bad.kind, exclude=bad.pk)), None)
+    if target is not None:
+        ModelVersion.objects.filter(pk=target.pk).update(
+            is_active=True, activated_at=timezone.now(), activated_by=None
+        )
+    logger.warning(
+        "withdrew %s %s (%s); %s",
+        bad.kind,
+        bad.label,
+        reason,
+        f"serving {target.label}" if target else "nothing to roll back to",
+    )
+    return ActivationEvent.objects.create(
+        kind=bad.kind,
+        action=ActivationEvent.Action.QUARANTINE,
+        from_version=bad,
+        to_version=target,
+        from_label=bad.label,
+        to_label=target.label if target else "",
+        reason=reason,
+    )
 
 
 def version_delete(*, version):

@@ -13,6 +13,8 @@ from django.core.files.storage import FileSystemStorage, default_storage
 from .bundles import CorruptBundle, file_sha256
 
 BUNDLE_DIR = "bundles"
+# Stored bundles are never written again: a served file that changes was changed by mistake.
+READ_ONLY = 0o444
 
 
 def _is_local(storage):
@@ -64,6 +66,7 @@ def store(local_path, sha256):
         target = Path(default_storage.path(name))
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(local_path, target)  # same disk: atomic, never a half file under the name
+        os.chmod(target, READ_ONLY)
         return name
     with open(local_path, "rb") as handle:
         saved = default_storage.save(name, File(handle, name=Path(name).name))
@@ -96,5 +99,6 @@ def local_path(name, sha256):
     if file_sha256(temporary) != sha256:
         Path(temporary).unlink(missing_ok=True)
         raise CorruptBundle(f"stored file {name} does not have the registered sha256")
+    os.chmod(temporary, READ_ONLY)
     os.replace(temporary, target)
     return target

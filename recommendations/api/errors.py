@@ -2,10 +2,14 @@
 
 Validation errors also carry ``"errors": {field: [messages]}`` and name the fields in
 ``detail``. Domain errors become their HTTP answers here: ``ModelUnavailable`` → 503,
-``UnknownItem`` → 404, ``BundleError`` and ``RegistryError`` → 400.
+``UnknownItem`` → 404, ``BundleError`` and ``RegistryError`` → 400, a database that cannot be
+reached (``OperationalError``, ``InterfaceError``) → 503 ``database_unavailable``.
 """
 
+import logging
+
 from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.views.defaults import bad_request, page_not_found, permission_denied, server_error
 from rest_framework import exceptions, status
@@ -16,6 +20,8 @@ from modelstore.exceptions import RegistryError
 
 from ..engines import UnknownItem
 from ..serving import ModelUnavailable
+
+logger = logging.getLogger(__name__)
 
 
 class ApiError(exceptions.APIException):
@@ -46,6 +52,13 @@ def _domain_error(exc):
         return not_found(str(exc), item_id=exc.item_id)
     if isinstance(exc, (BundleError, RegistryError)):
         return ApiError(str(exc), code=exc.code)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        logger.warning("the database cannot be reached: %s", exc)
+        return ApiError(
+            "the database cannot be reached; try again shortly",
+            code="database_unavailable",
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
     return exc
 
 

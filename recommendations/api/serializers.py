@@ -227,11 +227,31 @@ class ErrorAnswer(serializers.Serializer):
 
 
 class HealthAnswer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["ok", "unavailable"])
+    status = serializers.ChoiceField(choices=["ok", "degraded", "unavailable"])
+    can_serve = serializers.BooleanField(help_text="A CF model is loaded and answers.")
+    database = serializers.ChoiceField(choices=["ok", "unavailable"])
+    reasons = serializers.ListField(
+        child=serializers.CharField(), help_text="Why the status is not ok, in plain words."
+    )
     pid = serializers.IntegerField()
     cb_loaded = serializers.BooleanField()
-    checked_at = serializers.DateTimeField(allow_null=True)
-    check_error = serializers.CharField(allow_null=True)
     models = serializers.DictField(
-        help_text="Per kind: what is loaded, from where, load seconds, last error."
+        help_text=(
+            "Per kind: loaded, id, label, sha256, source, serving_active. Staff also get load "
+            "seconds, counts, the last load error, file faults and the active version."
+        )
     )
+    watching = serializers.BooleanField(required=False, help_text="Staff only: a watcher thread checks.")
+    checked_at = serializers.DateTimeField(allow_null=True, required=False, help_text="Staff only.")
+    check_error = serializers.CharField(allow_null=True, required=False, help_text="Staff only.")
+
+
+class LiveAnswer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["alive"])
+    pid = serializers.IntegerField()
+
+
+class ReadyAnswer(serializers.Serializer):
+    ready = serializers.BooleanField()
+    reasons = serializers.ListField(child=serializers.CharField())
+    pid = serializers.IntegerField()

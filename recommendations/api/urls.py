@@ -16,4 +16,6 @@ urlpatterns = [
     path("models/<str:version>/activate/", versions.ActivateView.as_view(), name="model-activate"),
     path("models/<str:version>/verify/", versions.VerifyView.as_view(), name="model-verify"),
     path("health/", views.HealthView.as_view(), name="health"),
+    path("health/live/", views.HealthLiveView.as_view(), name="health-live"),
+    path("health/ready/", views.HealthReadyView.as_view(), name="health-ready"),
 ]

@@ -1,17 +1,23 @@
 """Recommendation views: parse and check the request, call the facade, return its answer."""
 
+import os
+
+from django.db import DatabaseError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..services import HybridRecommendationService
+from ..serving import get_cache, health
 from .params import parse_query
 from .serializers import (
     BatchAnswer,
     BatchRequest,
     ErrorAnswer,
     HealthAnswer,
+    LiveAnswer,
+    ReadyAnswer,
     RecommendationAnswer,
     RecommendationQuery,
     SimilarAnswer,
@@ -24,7 +30,9 @@ ERRORS = {
     400: OpenApiResponse(ErrorAnswer, description="A parameter is invalid; the body names it."),
     401: OpenApiResponse(ErrorAnswer, description="No credentials (unless HYBRIDREC_PUBLIC_API)."),
     429: OpenApiResponse(ErrorAnswer, description="Throttled."),
-    503: OpenApiResponse(ErrorAnswer, description="No model of a needed kind can be served."),
+    503: OpenApiResponse(
+        ErrorAnswer, description="No model of a needed kind can be served, or the database is unavailable."
+    ),
 }
 
 
@@ -111,20 +119,68 @@ class SimilarItemsView(APIView):
         return Response(answer)
 
 
-class HealthView(APIView):
-    """What this process serves. Public, so load balancers and probes need no credentials."""
+class HealthAccess:
+    """Health is public; staff (session or token) also get the detail.
+
+    Authentication is tried lazily and a database that cannot be reached makes the caller
+    anonymous, so health answers whatever is down.
+    """
 
     permission_classes = [AllowAny]
     throttle_classes = [ScopedWindowThrottle]
     throttle_scope = "health"
 
+    def perform_authentication(self, request):
+        try:
+            request.user  # noqa: B018 - authenticates
+        except DatabaseError:
+            request._not_authenticated()
+
+    @staticmethod
+    def is_staff(request):
+        return bool(request.user and request.user.is_staff)
+
+
+class HealthView(HealthAccess, APIView):
+    """Whether this process can serve, which versions, and why it is degraded."""
+
     @extend_schema(
-        responses={200: HealthAnswer, 503: OpenApiResponse(HealthAnswer, description="No CF model.")},
+        responses={
+            200: HealthAnswer,
+            503: OpenApiResponse(HealthAnswer, description="No CF model can be served."),
+        },
         description=(
-            "Loaded versions, where they came from (bundle or files), load seconds, whether CB is "
-            "loaded, and the last load error. 503 when no CF model can be served."
+            "status ok, degraded (serving, but not as the registry says, or the database is "
+            "down; reasons says why) or unavailable (503: no CF model). Public answers name the "
+            "served versions, with no paths or error texts; staff also get load seconds, the "
+            "last load error, file faults and the registry check."
         ),
     )
     def get(self, request):
-        report = service().health()
-        return Response(report, status=200 if report["status"] == "ok" else 503)
+        report = health.summary(get_cache(), detail=self.is_staff(request))
+        return Response(report, status=503 if report["status"] == "unavailable" else 200)
+
+
+class HealthLiveView(HealthAccess, APIView):
+    """Liveness: 200 while the process runs."""
+
+    @extend_schema(responses={200: LiveAnswer}, description="200 while the process runs; touches nothing.")
+    def get(self, request):
+        return Response({"status": "alive", "pid": os.getpid()})
+
+
+class HealthReadyView(HealthAccess, APIView):
+    """Readiness: 200 only when a CF model is loaded and the database answers."""
+
+    @extend_schema(
+        responses={
+            200: ReadyAnswer,
+            503: OpenApiResponse(ReadyAnswer, description="Not ready; reasons says why."),
+        },
+        description="200 when a CF model is loaded and the database answers, else 503 with the reasons.",
+    )
+    def get(self, request):
+        ready, reasons = health.readiness(get_cache())
+        return Response(
+            {"ready": ready, "reasons": reasons, "pid": os.getpid()}, status=200 if ready else 503
+        )

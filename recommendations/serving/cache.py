@@ -1,17 +1,26 @@
 """The per-process model cache: the CF model loaded up front, CB on first use, hot swap on activation.
 
-How a swap works. At most every ``HYBRIDREC_VERSION_CHECK_SECONDS`` one request thread asks the
-registry which versions are active (one query). When a loaded kind's active version changed,
-that thread reads the new version's row and starts a background thread that loads it
-(verify the file, memory-map it, build the engine); every request meanwhile is answered by
-the model already loaded. When the load finishes, one reference assignment swaps the new
-model in. Requests hold the model they started with, so no request sees half a swap.
+How a version change reaches a process. Every ``HYBRIDREC_VERSION_CHECK_SECONDS`` the process
+asks the registry which versions are active (one query) and stats the files it serves. A
+gunicorn worker does this in a watcher thread (``start_watcher``, started after the fork), so an
+idle worker is as current as a busy one. A process without a watcher checks when a request
+finds the check due, before that request is answered (check, then answer). Either way the
+new version is loaded (verify the file, memory-map it, build the engine) while other requests
+keep being answered by the model already loaded, and one reference assignment swaps it in.
+Requests hold the model they started with, so no request sees half a swap.
 
-A version that fails to load (missing, altered, refused) is recorded with the reason; the old
-model keeps answering, health reports the error, and that version is tried again only after
-``retry_seconds`` or when another version is activated.
+A served file that changed or vanished (its size, times or inode differ from when it was
+verified) stops being served at the next check: the process switches to the last good version
+(the most recently active ready version whose file still verifies) and asks the registry to
+withdraw the changed one (``version_quarantine``: marked failed, the kind rolled back by the
+system with the reason). The same happens when the active version's file is bad at a
+process's start. A file whose stamp changed but whose content did not (``touch``) is served
+again after it was re-hashed.
 
-Background threads never touch the database: the request thread reads what they need first.
+Any other load failure is recorded with the reason; the old model keeps answering, health
+reports the error, and that version is tried again only after ``retry_seconds`` or when
+another version is activated. When the registry cannot be read the loaded models keep
+answering.
 """
 
 import logging
@@ -22,14 +31,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 
-from modelstore import selectors
+from modelstore import selectors, services, storage
+from modelstore.bundles import BundleError
 from modelstore.models import ModelVersion
 
-from .exceptions import ModelUnavailable
+from .exceptions import BundleFileChanged, ModelUnavailable
 from .loading import BUNDLE, Target, files_target, load
+from .verified import ensure_verified
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +48,8 @@ CF = "cf"
 CB = "cb"
 KINDS = (CF, CB)
 ARTIFACT_SETTINGS = {CF: "HYBRIDREC_CF_ARTIFACTS", CB: "HYBRIDREC_CB_ARTIFACTS"}
+# How many earlier versions a process tries when it looks for the last good one.
+LAST_GOOD_CANDIDATES = 5
 
 
 @dataclass(frozen=True)
@@ -57,18 +70,33 @@ class LoadError:
         }
 
 
+@dataclass(frozen=True)
+class Fault:
+    """A served file that changed or vanished, noticed by this process."""
+
+    target: Target
+    reason: str
+    at: object
+    withdrawn: bool  # the registry recorded it (False while the registry cannot be reached)
+
+    def as_dict(self):
+        return {**self.target.reference(), "reason": self.reason, "at": self.at.isoformat()}
+
+
 class _KindState:
     """What the cache knows about one kind. ``model`` is replaced, never mutated."""
 
     def __init__(self, kind):
         self.kind = kind
         self.model = None  # the LoadedModel answering requests
-        self.lock = threading.Lock()  # one load of this kind at a time
-        self.loading = None  # the Target a background thread is loading
+        self.previous = None  # the model it replaced: the first candidate for "last good"
+        self.lock = threading.RLock()  # one load of this kind at a time
+        self.loading = None  # the Target being loaded
         self.error = None  # LoadError of the latest failed load, cleared by a successful one
+        self.fault = None  # Fault: the latest changed file this process stopped serving
         self.unavailable = ""  # why nothing is served, while model is None
         self.next_attempt = 0.0  # monotonic: when a first load may ask the registry again
-        self.active = None  # (id, sha256) of the active version at the last check
+        self.active = None  # (id, sha256, withdrawn) of the active version at the last check
 
 
 class ModelCache:
@@ -82,6 +110,8 @@ class ModelCache:
         self._next_check = 0.0
         self._threads = []
         self._threads_lock = threading.Lock()
+        self._watcher = None
+        self._stop = threading.Event()
         self.checked_at = None
         self.check_error = None
 
@@ -93,8 +123,12 @@ class ModelCache:
         Raises ModelUnavailable with the reason when nothing of that kind can be served.
         """
         state = self._states[kind]
-        self._maybe_check()
+        if not self.watching:
+            self._maybe_check()
         model = state.model
+        if model is not None and model.file_touched():
+            self._check_file(state)  # check, then answer: never from pages that just changed
+            model = state.model
         if model is None:
             model = self._load_first(state)
         if model is None:
@@ -122,23 +156,106 @@ class ModelCache:
             thread.join(max(deadline - time.monotonic(), 0.0))
         return not any(thread.is_alive() for thread in threads)
 
+    # --- the watcher thread ---------------------------------------------------------------
+
+    @property
+    def watching(self):
+        """Return True while this process's watcher thread runs the checks."""
+        watcher = self._watcher
+        return watcher is not None and watcher.is_alive()
+
+    def start_watcher(self):
+        """Run the version and file checks in a thread of this process, so idle processes keep up.
+
+        Call it in each serving process after it forked (gunicorn's ``post_worker_init``):
+        threads do not survive a fork.
+        """
+        with self._threads_lock:
+            if self.watching:
+                return
+            self._stop.clear()
+            self._watcher = threading.Thread(target=self._watch, name="hybridrec-watcher", daemon=True)
+            self._watcher.start()
+
+    def stop_watcher(self, timeout=10.0):
+        """Stop the watcher thread and wait for it."""
+        self._stop.set()
+        watcher = self._watcher
+        if watcher is not None:
+            watcher.join(timeout)
+
+    def _watch(self):
+        while not self._stop.wait(max(self._next_check - time.monotonic(), 0.01)):
+            close_old_connections()
+            try:
+                self._maybe_check()
+            except Exception:  # the watcher must outlive any one failed check
+                logger.exception("the version check failed")
+                connections.close_all()
+        connections.close_all()
+
+    # --- health ---------------------------------------------------------------------------
+
     def health(self):
-        """Return what is loaded, where from, how long it took, and what failed; loads CF if needed."""
+        """Return what is loaded, where from, how long it took, what failed and why it is degraded.
+
+        ``status`` is ``ok``, ``degraded`` (serving, but not everything is as the registry
+        says) or ``unavailable`` (no CF model); ``reasons`` says why, without paths or raw errors.
+        Loads CF if needed.
+        """
         try:
             self.get(CF)
-            ok = True
+            can_serve = True
         except ModelUnavailable:
-            ok = False
+            can_serve = False
+        reasons = self._reasons()
+        status = "unavailable" if not can_serve else "degraded" if reasons else "ok"
         return {
-            "status": "ok" if ok else "unavailable",
+            "status": status,
+            "can_serve": can_serve,
+            "reasons": reasons,
             "pid": os.getpid(),
+            "watching": self.watching,
             "cb_loaded": self._states[CB].model is not None,
             "checked_at": self.checked_at.isoformat() if self.checked_at else None,
             "check_error": self.check_error,
             "models": {kind: self._describe(self._states[kind]) for kind in KINDS},
         }
 
-    # --- checking for another active version ----------------------------------------------
+    def _reasons(self):
+        """Return why this process is not serving exactly what the registry says, in plain words."""
+        reasons = []
+        if self.check_error:
+            reasons.append("the registry cannot be read: the loaded versions keep serving")
+        for state in self._states.values():
+            model, kind = state.model, state.kind
+            if kind == CB and model is None and state.error is None:
+                continue  # CB not asked for yet
+            if model is None:
+                reasons.append(f"no {kind} model can be served")
+                continue
+            fault = state.fault
+            withdrawn = state.active[2] if state.active else None
+            if fault is not None:
+                reasons.append(
+                    f"{kind} version {fault.target.label} stopped being served: its file "
+                    f"{_short(fault.reason)}; {model.target.label} serves"
+                )
+            elif withdrawn:
+                reasons.append(
+                    f"{kind} version {withdrawn['label']} was withdrawn by the system: "
+                    f"its file {_short(withdrawn['reason'])}; {model.target.label} serves"
+                )
+            if state.error is not None and fault is None:
+                reasons.append(
+                    f"the active {kind} version {state.error.target.label} could not be loaded; "
+                    f"{model.target.label} serves"
+                )
+            elif model.target.source != BUNDLE and state.active:
+                reasons.append(f"the active {kind} version is not loaded; {model.target.label} serves")
+        return reasons
+
+    # --- checking for another active version and for changed files -------------------------
 
     def _maybe_check(self):
         now = time.monotonic()
@@ -146,12 +263,16 @@ class ModelCache:
             return
         try:
             if now >= self._next_check:
-                self._next_check = now + float(settings.HYBRIDREC_VERSION_CHECK_SECONDS)
-                self._check(now)
+                try:
+                    self._check(now)
+                finally:
+                    self._next_check = time.monotonic() + float(settings.HYBRIDREC_VERSION_CHECK_SECONDS)
         finally:
             self._check_lock.release()
 
     def _check(self, now):
+        for state in self._states.values():
+            self._check_file(state)
         signature = self._signature()
         if signature is None:
             return
@@ -160,25 +281,55 @@ class ModelCache:
             current = state.model
             if current is None:
                 continue  # not loaded yet: the first request for it loads it
-            target = self._target(state, signature)
+            try:
+                target = self._target(state, signature)
+            except DatabaseError as exc:
+                self._registry_unreadable(exc)
+                return
             if target is None or target.key == current.target.key:
                 if target is not None:
                     state.error = None
+                    state.fault = None
                 continue
             if self._due(state, target, now):
-                self._start_background(state, target)
+                self._swap(state, target)
+
+    def _check_file(self, state):
+        """Stop serving a bundle whose file changed or vanished since it was verified."""
+        model = state.model
+        if model is None or model.target.source != BUNDLE:
+            return
+        change = model.file_change()
+        if change is None:
+            return
+        reason = f"the file of {state.kind} version {model.target.label} {change}"
+        with state.lock:
+            if state.model is not model:
+                return
+            state.model = None  # requests wait on the lock for the fallback instead of using it
+            fallback = None
+            try:
+                fallback = self._withdraw(state, model.target, reason)
+            finally:
+                state.model = fallback
+            if fallback is None:
+                state.unavailable = reason
 
     def _signature(self):
-        """Return ``{kind: (id, sha256)}`` of the active versions, or None when the registry is unreadable."""
+        """Return ``{kind: (id, sha256, withdrawn)}`` of the active versions, or None when unreadable."""
         try:
-            signature = selectors.active_versions_signature()
+            signature = selectors.serving_signature()
         except DatabaseError as exc:
-            self.check_error = f"the registry could not be read: {exc}"
-            logger.warning("%s", self.check_error)
+            self._registry_unreadable(exc)
             return None
         self.checked_at = timezone.now()
         self.check_error = None
         return signature
+
+    def _registry_unreadable(self, exc):
+        self.check_error = f"the registry could not be read: {exc}"
+        logger.warning("%s", self.check_error)
+        connections.close_all()  # a broken connection must not be reused by this thread
 
     def _target(self, state, signature):
         """Return what ``state``'s kind should serve: the active version, else the artifacts folder."""
@@ -186,7 +337,7 @@ class ModelCache:
         if active is None:
             folder = getattr(settings, ARTIFACT_SETTINGS[state.kind], None)
             return files_target(state.kind, folder) if folder else None
-        version_id, sha256 = active
+        version_id, sha256 = active[0], active[1]
         for known in (
             state.model.target if state.model else None,
             state.loading,
@@ -197,14 +348,7 @@ class ModelCache:
         row = ModelVersion.objects.filter(pk=version_id).values("label", "file", "sha256").first()
         if row is None:
             return None  # deleted between the two queries; the next check sees the new state
-        return Target(
-            kind=state.kind,
-            source=BUNDLE,
-            version_id=version_id,
-            label=row["label"],
-            sha256=row["sha256"],
-            file_name=row["file"],
-        )
+        return _bundle_target(state.kind, version_id, row)
 
     def _due(self, state, target, now):
         """Return True unless ``target`` is loading now or failed less than ``retry_seconds`` ago."""
@@ -245,7 +389,8 @@ class ModelCache:
                 model = self._load_files_instead(state)
             if model is None:
                 what = f"the active {state.kind} version" if target.source == BUNDLE else "the folder"
-                state.unavailable = f"{what} {target.label} could not be loaded: {state.error.message}"
+                reason = state.error.message if state.error else "no earlier version could be loaded"
+                state.unavailable = f"{what} {target.label} could not be loaded: {reason}"
                 return None
             state.model = model
             state.unavailable = ""
@@ -259,29 +404,117 @@ class ModelCache:
         if not folder:
             return None
         version_error = state.error
-        model = self._load(state, files_target(state.kind, folder))
+        model = self._load(state, files_target(state.kind, folder), withdraw=False)
         # Health keeps saying why the active version is not served, whatever the folder did.
         state.error = version_error
         return model
 
-    def _load(self, state, target):
-        """Load ``target``; on failure record the reason on ``state`` and return None."""
+    def _load(self, state, target, *, withdraw=True):
+        """Load ``target``; on failure record the reason on ``state`` and return None.
+
+        When the target's file changed or vanished (and ``withdraw``), return the last good
+        version instead, or None.
+        """
         try:
             model = load(target, stamp_dir=Path(settings.HYBRIDREC_BUNDLE_CACHE_DIR))
+        except BundleFileChanged as exc:
+            self._record_error(state, target, exc)
+            return self._withdraw(state, target, str(exc), content_checked=True) if withdraw else None
         except Exception as exc:  # any failure leaves the old model answering; the reason goes to health
-            state.error = LoadError(
-                target=target,
-                message=str(exc) or type(exc).__name__,
-                at=timezone.now(),
-                retry_at=time.monotonic() + self.retry_seconds,
-            )
-            logger.warning("cannot load %s %s: %s", target.kind, target.label, exc)
+            self._record_error(state, target, exc)
             return None
         state.error = None
         logger.info(
             "loaded %s %s from %s in %.3f s", target.kind, target.label, target.source, model.load_seconds
         )
         return model
+
+    def _record_error(self, state, target, exc):
+        state.error = LoadError(
+            target=target,
+            message=str(exc) or type(exc).__name__,
+            at=timezone.now(),
+            retry_at=time.monotonic() + self.retry_seconds,
+        )
+        logger.warning("cannot load %s %s: %s", target.kind, target.label, exc)
+
+    def _swap(self, state, target):
+        """Load ``target`` in this thread and swap it in; requests meanwhile use the old model."""
+        with state.lock:
+            if state.model is not None and state.model.target.key == target.key:
+                return
+            state.loading = target
+            try:
+                model = self._load(state, target)
+            finally:
+                state.loading = None
+            if model is not None and model is not state.model:
+                if model.target.key == target.key:
+                    state.fault = None
+                state.previous, state.model = state.model, model  # the swap
+                state.unavailable = ""
+
+    def _withdraw(self, state, bad, reason, *, content_checked=False):
+        """Return the last good model of ``bad``'s kind, and have the registry withdraw ``bad``.
+
+        The caller holds ``state.lock``. ``bad`` keeps its LoadError (so it is not retried at
+        once) unless its content turns out unchanged; ``content_checked`` says it was just
+        hashed and differed.
+        """
+        logger.error("%s stops being served: %s", bad.label, reason)
+        error = state.error if state.error and state.error.target.key == bad.key else None
+        fallback = self._last_good(state, bad)
+        if fallback is None:
+            fallback = self._load_files_instead(state)
+        if not content_checked and _content_unchanged(bad):
+            # Only the stamp changed (touched, copied back): serve it again at the next check.
+            state.error = None
+            return fallback
+        state.error = error or LoadError(
+            target=bad, message=reason, at=timezone.now(), retry_at=time.monotonic() + self.retry_seconds
+        )
+        withdrawn = self._quarantine(bad, reason, fallback)
+        state.fault = Fault(target=bad, reason=reason, at=timezone.now(), withdrawn=withdrawn)
+        return fallback
+
+    def _last_good(self, state, bad):
+        """Return a loaded model of the most recently active version whose file still verifies."""
+        in_memory = [
+            model
+            for model in (state.model, state.previous)
+            if model is not None and model.target.key != bad.key and model.file_change() is None
+        ]
+        try:
+            rows = list(
+                selectors.last_good_versions(state.kind, exclude=bad.version_id).values(
+                    "id", "label", "file", "sha256"
+                )[:LAST_GOOD_CANDIDATES]
+            )
+        except DatabaseError as exc:
+            self._registry_unreadable(exc)
+            return in_memory[0] if in_memory else None
+        for row in rows:
+            target = _bundle_target(state.kind, row["id"], row)
+            kept = next((model for model in in_memory if model.target.key == target.key), None)
+            if kept is not None:
+                return kept
+            model = self._load(state, target, withdraw=False)
+            if model is not None:
+                return model
+        return None
+
+    def _quarantine(self, bad, reason, fallback):
+        """Ask the registry to withdraw ``bad``; return False when it cannot be reached."""
+        if bad.version_id is None:
+            return False
+        fallback_id = fallback.target.version_id if fallback is not None else None
+        try:
+            version = ModelVersion(pk=bad.version_id, kind=bad.kind)
+            services.version_quarantine(version=version, reason=reason, fallback=fallback_id)
+        except DatabaseError as exc:
+            self._registry_unreadable(exc)
+            return False
+        return True
 
     def _start_background(self, state, target):
         state.loading = target
@@ -297,9 +530,9 @@ class ModelCache:
             with state.lock:
                 if state.model is not None and state.model.target.key == target.key:
                     return
-                model = self._load(state, target)
+                model = self._load(state, target, withdraw=False)
                 if model is not None:
-                    state.model = model  # the swap: requests that hold the old model finish with it
+                    state.model = model
                     state.unavailable = ""
         finally:
             state.loading = None
@@ -326,8 +559,40 @@ class ModelCache:
             ),
             "loading": loading.reference() if loading else None,
             "last_error": state.error.as_dict() if state.error else None,
+            "fault": state.fault.as_dict() if state.fault else None,
+            "withdrawn": active[2] if active else None,
             "unavailable": (state.unavailable or None) if model is None else None,
         }
+
+
+def _bundle_target(kind, version_id, row):
+    return Target(
+        kind=kind,
+        source=BUNDLE,
+        version_id=version_id,
+        label=row["label"],
+        sha256=row["sha256"],
+        file_name=row["file"],
+    )
+
+
+def _content_unchanged(target):
+    """Return True if ``target``'s file is still there and still holds the verified content."""
+    try:
+        path = storage.local_path(target.file_name, target.sha256)
+        ensure_verified(path, target.sha256, stamp_dir=Path(settings.HYBRIDREC_BUNDLE_CACHE_DIR))
+    except (BundleError, OSError):
+        return False
+    return True
+
+
+def _short(reason):
+    """Return what happened to a faulty file, in words that name no file and quote no error."""
+    if "deleted" in reason:
+        return "was deleted"
+    if "changed on disk" in reason or "sha256" in reason:
+        return "changed on disk"
+    return "could not be verified"
 
 
 _cache = None
@@ -345,17 +610,19 @@ def get_cache():
 
 
 def reset_cache():
-    """Forget this process's cache (tests, and a forked child); background loads are waited for."""
+    """Forget this process's cache (tests); its watcher is stopped and background loads waited for."""
     global _cache
     with _cache_lock:
         old, _cache = _cache, None
     if old is not None:
+        old.stop_watcher()
         old.wait(timeout=10.0)
 
 
 def _forget_after_fork():
-    # A forked child must not inherit locks a parent thread might hold; it loads its own copy
-    # (the pages of a memory-mapped bundle are shared through the page cache anyway).
+    # A forked child must not inherit locks a parent thread might hold, nor a watcher thread that
+    # did not survive the fork (gunicorn's preload_app); it loads its own copy (the pages of a
+    # memory-mapped bundle are shared through the page cache anyway) and starts its own watcher.
     global _cache, _cache_lock
     _cache = None
     _cache_lock = threading.Lock()

@@ -19,3 +19,9 @@ class ModelUnavailable(ServingError):
 
     def __str__(self):
         return f"no {self.kind} model can be served: {self.reason}"
+
+
+class BundleFileChanged(ServingError):
+    """A version's stored file changed, shrank or vanished after the registry verified it."""
+
+    code = "bundle_file_changed"

@@ -5,17 +5,20 @@ has checked that the file is the one the registry verified. Artifacts folders go
 ``modelstore.bundles.read_artifacts``, which may import pandas; bundles never do.
 """
 
+import os
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.utils import timezone
 
 from modelstore import storage
-from modelstore.bundles import IncompatibleBundle, open_bundle, read_artifacts
+from modelstore.bundles import CorruptBundle, IncompatibleBundle, open_bundle, read_artifacts
 
 from ..engines import CBEngine, CFEngine
-from .verified import ensure_verified
+from .exceptions import BundleFileChanged
+from .verified import ensure_verified, file_identity
 
 BUNDLE = "bundle"
 FILES = "files"
@@ -60,6 +63,34 @@ class LoadedModel:
     hashed: bool
     load_seconds: float
     loaded_at: object = field(default_factory=timezone.now)
+    path: Path | None = None  # the memory-mapped bundle file
+    identity: dict | None = None  # its file_identity when it was verified
+    handle: int | None = None  # a descriptor of that file, for the per-request fstat
+    handle_stat: tuple | None = None  # its (size, mtime_ns, ctime_ns) when it was verified
+
+    def file_touched(self):
+        """Return True if the file was written, resized or unlinked since it was verified.
+
+        One ``fstat`` of an open descriptor (well under a microsecond), so every request can
+        afford it: an edit or a truncation is then noticed before the next request reads the
+        changed pages, not only at the next check. A file replaced by rename is not seen here
+        (the old pages stay valid); ``file_change`` notices it.
+        """
+        if self.handle is None:
+            return False
+        stat = os.fstat(self.handle)
+        return stat.st_nlink == 0 or (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns) != self.handle_stat
+
+    def file_change(self):
+        """Return how the served file differs from the one verified (``"was deleted"``...), or None."""
+        if self.identity is None:
+            return None
+        try:
+            now = file_identity(self.path)
+        except FileNotFoundError:
+            return "was deleted"
+        changed = [name for name, value in self.identity.items() if now.get(name) != value]
+        return f"changed on disk ({', '.join(changed)} differ)" if changed else None
 
     @property
     def kind(self):
@@ -93,29 +124,55 @@ def files_target(kind, folder):
 
 
 def load(target, *, stamp_dir):
-    """Load ``target`` and build its engine; raise BundleError, OSError or EngineError if it cannot."""
+    """Load ``target`` and build its engine; raise BundleError, OSError or EngineError if it cannot.
+
+    Raises ``BundleFileChanged`` when a bundle's file is missing or no longer holds what the
+    registry verified.
+    """
     started = time.perf_counter()
     hashed = False
+    path = identity = handle = handle_stat = None
     if target.source == BUNDLE:
         path = storage.local_path(target.file_name, target.sha256)
-        hashed = ensure_verified(path, target.sha256, stamp_dir=stamp_dir)
+        try:
+            hashed = ensure_verified(path, target.sha256, stamp_dir=stamp_dir)
+            identity = file_identity(path)
+        except FileNotFoundError as exc:
+            raise BundleFileChanged(f"the file of {target.kind} version {target.label} was deleted") from exc
+        except CorruptBundle as exc:
+            raise BundleFileChanged(f"{target.kind} version {target.label}: {exc}") from exc
         bundle = open_bundle(path, mmap=True)
         if bundle.kind != target.kind:
             raise IncompatibleBundle(f"{path.name} holds a {bundle.kind} bundle, not {target.kind}")
         arrays, memory_mapped, compression = bundle.arrays, bundle.memory_mapped, bundle.compression
+        # What was verified, so a change between the hash and this open is noticed too.
+        handle = os.open(path, os.O_RDONLY)
+        handle_stat = (identity["size"], identity["mtime_ns"], identity["ctime_ns"])
     else:
         loaded = read_artifacts(target.folder, target.kind)
         arrays, memory_mapped, compression = loaded.arrays, False, None
-    engine = ENGINES[target.kind](arrays)
-    _warm_up(engine)
-    return LoadedModel(
+    try:
+        engine = ENGINES[target.kind](arrays)
+        _warm_up(engine)
+    except BaseException:
+        if handle is not None:
+            os.close(handle)
+        raise
+    model = LoadedModel(
         target=target,
         engine=engine,
         memory_mapped=memory_mapped,
         compression=compression,
         hashed=hashed,
         load_seconds=time.perf_counter() - started,
+        path=path,
+        identity=identity,
+        handle=handle,
+        handle_stat=handle_stat,
     )
+    if handle is not None:
+        weakref.finalize(model, os.close, handle)  # closed when the model is dropped
+    return model
 
 
 def _warm_up(engine):

@@ -242,41 +242,78 @@ def test_a_batch_that_is_not_json_is_400(api, cf_version):
 # --- GET /api/v1/health/ ------------------------------------------------------------------------
 
 
-def test_health_is_public_and_reports_what_is_loaded(cf_version):
+def test_health_is_public_and_names_what_is_served_without_detail(cf_version):
     response = APIClient().get(HEALTH)
 
     assert response.status_code == 200
     body = response.json()
-    assert body["status"] == "ok"
+    assert (body["status"], body["can_serve"], body["database"], body["reasons"]) == ("ok", True, "ok", [])
     assert body["cb_loaded"] is False
     cf = body["models"]["cf"]
-    assert (cf["id"], cf["source"], cf["memory_mapped"]) == (cf_version.pk, "bundle", True)
+    assert (cf["id"], cf["label"], cf["source"], cf["serving_active"]) == (
+        cf_version.pk,
+        "cf-one",
+        "bundle",
+        True,
+    )
+    assert "load_seconds" not in cf and "last_error" not in cf and "check_error" not in body
+
+
+def test_staff_get_the_health_detail(client_for, cf_version):
+    assert "load_seconds" not in client_for("user").get(HEALTH).json()["models"]["cf"]
+    cf = client_for("staff").get(HEALTH).json()["models"]["cf"]
+    assert (cf["memory_mapped"], cf["last_error"]) == (True, None)
     assert cf["load_seconds"] >= 0
-    assert cf["last_error"] is None
 
 
 def test_health_is_503_without_a_cf_model():
     response = APIClient().get(HEALTH)
 
     assert response.status_code == 503
-    assert response.json()["models"]["cf"]["unavailable"]
+    body = response.json()
+    assert (body["status"], body["can_serve"], body["models"]["cf"]["loaded"]) == (
+        "unavailable",
+        False,
+        False,
+    )
+    assert "no cf model can be served" in body["reasons"]
 
 
-def test_health_reports_a_refused_version(api, settings, cf_version, cf_version_two):
+def test_health_reports_a_refused_version_in_words_to_the_public_and_in_detail_to_staff(
+    api, client_for, settings, cf_version, cf_version_two
+):
     api.get(RECS.format("C0001"))
     path = settings.MEDIA_ROOT / cf_version_two.file.name
+    path.chmod(0o644)
     path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
     services.version_activate(version=cf_version_two)
     from recommendations.serving import get_cache
 
     get_cache()._next_check = 0.0
     assert api.get(RECS.format("C0001")).json()["model"]["cf"]["id"] == cf_version.pk
-    get_cache().wait(10)
 
-    assert api.get(RECS.format("C0001")).json()["model"]["cf"]["id"] == cf_version.pk
-    error = APIClient().get(HEALTH).json()["models"]["cf"]["last_error"]
+    public = APIClient().get(HEALTH).json()
+    assert public["status"] == "degraded"
+    assert public["reasons"] == [
+        "cf version cf-two stopped being served: its file changed on disk; cf-one serves"
+    ]
+    assert str(settings.MEDIA_ROOT) not in str(public) and "sha256 " not in str(public)
+    error = client_for("staff").get(HEALTH).json()["models"]["cf"]["last_error"]
     assert error["id"] == cf_version_two.pk
     assert "changed on disk" in error["message"]
+
+
+def test_live_answers_200_and_ready_needs_a_cf_model(settings, cf_version_two):
+    settings.HYBRIDREC_VERSION_CHECK_SECONDS = 0
+    client = APIClient()
+    assert client.get(HEALTH + "live/").status_code == 200
+    response = client.get(HEALTH + "ready/")
+    assert response.status_code == 503
+    assert response.json()["reasons"] == ["no cf model is loaded"]
+
+    services.version_activate(version=cf_version_two)
+    response = client.get(HEALTH + "ready/")
+    assert (response.status_code, response.json()["ready"]) == (200, True)
 
 
 # --- authentication, throttling ---------------------------------------------------------------

@@ -1,10 +1,8 @@
 """The process model cache: first loads, lazy CB, hot swap, refused files, the artifacts fallback."""
 
-import dataclasses
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ from django.db import DatabaseError
 
 from modelstore import services
 from modelstore.bundles import CorruptBundle, file_sha256, write_bundle
+from modelstore.models import ActivationEvent
 from recommendations.serving import BUNDLE, FILES, ModelUnavailable, get_cache, reset_cache
 from recommendations.serving import cache as cache_module
 from recommendations.serving.verified import ensure_verified
@@ -135,7 +134,7 @@ def test_the_registry_is_asked_at_most_once_per_check_interval(
         cache.get("cf")
 
 
-def test_a_version_altered_after_verification_is_refused_and_the_old_one_keeps_answering(
+def test_a_version_altered_after_verification_is_refused_withdrawn_and_the_old_one_keeps_answering(
     settings, cf_version, cf_version_two, count_loads
 ):
     cache = get_cache()
@@ -145,30 +144,36 @@ def test_a_version_altered_after_verification_is_refused_and_the_old_one_keeps_a
 
     notice_now(cache)
     cache.get("cf")
-    assert cache.wait(10)
 
     assert cache.get("cf").target.version_id == cf_version.pk
     health = cache.health()
-    assert health["status"] == "ok"
+    assert health["status"] == "degraded"
+    assert any("cf-two" in reason and "changed on disk" in reason for reason in health["reasons"])
     error = health["models"]["cf"]["last_error"]
     assert error["id"] == cf_version_two.pk
     assert "changed on disk" in error["message"]
-    assert health["models"]["cf"]["serving_active"] is False
+    # The registry withdrew it: failed, and the kind rolled back by the system with the reason.
+    cf_version_two.refresh_from_db()
+    cf_version.refresh_from_db()
+    assert (cf_version_two.status, cf_version_two.is_active) == ("failed", False)
+    assert "changed on disk" in cf_version_two.error
+    assert cf_version.is_active
+    event = ActivationEvent.objects.first()
+    assert (event.action, event.user, event.from_version, event.to_version) == (
+        "quarantine",
+        None,
+        cf_version_two,
+        cf_version,
+    )
+    assert "changed on disk" in event.reason
 
-    # The failing version is not tried again on every check, only after the backoff.
+    # The withdrawn version is not tried again.
     loads = len(count_loads)
     for _ in range(3):
         notice_now(cache)
         cache.get("cf")
-    assert cache.wait(10)
     assert len(count_loads) == loads
-
-    state = cache._states["cf"]
-    state.error = dataclasses.replace(state.error, retry_at=time.monotonic())  # the backoff is over
-    notice_now(cache)
-    cache.get("cf")
-    assert cache.wait(10)
-    assert len(count_loads) == loads + 1
+    assert cache.health()["models"]["cf"]["serving_active"] is True
 
 
 def test_activating_another_version_after_a_refused_one_swaps_at_once(
@@ -317,11 +322,14 @@ def test_a_registry_that_cannot_be_read_leaves_the_loaded_model_answering(monkey
     def broken():
         raise DatabaseError("connection refused")
 
-    monkeypatch.setattr(cache_module.selectors, "active_versions_signature", broken)
+    monkeypatch.setattr(cache_module.selectors, "serving_signature", broken)
     notice_now(cache)
 
     assert cache.get("cf") is model
-    assert "connection refused" in cache.health()["check_error"]
+    health = cache.health()
+    assert "connection refused" in health["check_error"]
+    assert health["status"] == "degraded"
+    assert health["reasons"] == ["the registry cannot be read: the loaded versions keep serving"]
 
 
 def test_reset_cache_gives_a_new_empty_cache(cf_version):
