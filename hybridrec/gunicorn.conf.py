@@ -33,6 +33,13 @@ if not control_socket_disable:
     control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
 
 
+def on_starting(server):
+    """Refuse to boot with settings that would break requests: one line per problem, exit 1."""
+    from hybridrec.startup import exit_on_settings_problems
+
+    exit_on_settings_problems()
+
+
 def post_worker_init(worker):
     """Load the active CF model (and start CB when HYBRIDREC_CB_PRELOAD=background) before serving."""
     from django.db import connections
