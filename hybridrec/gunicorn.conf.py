@@ -40,6 +40,13 @@ if not control_socket_disable:
     control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
 
 
+def on_starting(server):
+    """Refuse to boot with settings that would break requests: one line per problem, exit 1."""
+    from hybridrec.startup import exit_on_settings_problems
+
+    exit_on_settings_problems()
+
+
 def post_worker_init(worker):
     """Load the active CF model (and start CB when HYBRIDREC_CB_PRELOAD=background), start the watcher."""
     from django.db import connections
@@ -58,7 +65,7 @@ def post_worker_init(worker):
         )
     # The preload ran in the worker's main thread; requests open their own connections.
     connections.close_all()
-<<<<<<< HEAD
+    cache.start_watcher()
     started_at = os.environ.get("HYBRIDREC_STARTED_AT")
     if started_at and worker.age == 1:
         threading.Thread(target=_report_first_answer, args=(worker, float(started_at)), daemon=True).start()
@@ -82,6 +89,3 @@ def _report_first_answer(worker, started_at, timeout_seconds=120):
             continue
         worker.log.info("first answer %.1f s after the start; the demo is ready", time.time() - started_at)
         return
-=======
-    cache.start_watcher()
->>>>>>> faults-serving

@@ -111,11 +111,13 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "hybridrec.apps.HybridrecConfig",
     "modelstore",
     "recommendations",
 ]
 
 MIDDLEWARE = [
+    "hybridrec.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files straight after security, before anything that reads a session or a user.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -197,6 +199,34 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A message taken by a worker that then died (kill -9, lost machine) goes back to the queue
+# after this many seconds; it must be longer than the longest task, or a task runs twice.
+HYBRIDREC_TASK_VISIBILITY_SECONDS = env_int("HYBRIDREC_TASK_VISIBILITY_SECONDS", 3 * 3600)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": HYBRIDREC_TASK_VISIBILITY_SECONDS,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 10,
+}
+# Publishing gives up within about a second when the broker is down: an upload answers 503.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# Rows left pending or verifying longer than HYBRIDREC_STUCK_VERIFY_SECONDS are queued again;
+# building rows older than HYBRIDREC_STUCK_BUILD_SECONDS are marked failed. The sweep runs at
+# worker start and every HYBRIDREC_SWEEP_SECONDS from Celery beat (``celery worker --beat``).
+HYBRIDREC_STUCK_VERIFY_SECONDS = env_int("HYBRIDREC_STUCK_VERIFY_SECONDS", 60)
+HYBRIDREC_STUCK_BUILD_SECONDS = env_int("HYBRIDREC_STUCK_BUILD_SECONDS", 3 * 3600)
+HYBRIDREC_SWEEP_SECONDS = env_int("HYBRIDREC_SWEEP_SECONDS", 30)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stuck-versions": {
+        "task": "modelstore.tasks.sweep_stuck_versions",
+        "schedule": max(HYBRIDREC_SWEEP_SECONDS, 1),
+    },
+}
 
 # --- hybridrec ---------------------------------------------------------------------------
 HYBRIDREC_CF_ARTIFACTS = env_str("HYBRIDREC_CF_ARTIFACTS") or None
@@ -265,16 +295,48 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Throttle counters live in the cache. LocMemCache is per process: each gunicorn worker counts
+# on its own. With REDIS_URL (or HYBRIDREC_CACHE_URL) every worker shares one count.
+REDIS_URL = env_str("REDIS_URL")
+HYBRIDREC_CACHE_URL = env_str("HYBRIDREC_CACHE_URL") or REDIS_URL
+if HYBRIDREC_CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": HYBRIDREC_CACHE_URL,
+            "KEY_PREFIX": "hybridrec",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "hybridrec.middleware.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]},
+    },
     "loggers": {
+        # Every 500 with its traceback and request id (Django alone only mails them to ADMINS).
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
         "hybridrec": {"handlers": ["console"], "level": env_str("HYBRIDREC_LOG_LEVEL", "INFO")},
         "modelstore": {"handlers": ["console"], "level": env_str("HYBRIDREC_LOG_LEVEL", "INFO")},
         "recommendations": {"handlers": ["console"], "level": env_str("HYBRIDREC_LOG_LEVEL", "INFO")},
     },
 }
+
+# --- error tracking: only when SENTRY_DSN is set ----------------------------------------------
+SENTRY_DSN = env_str("SENTRY_DSN")
+if SENTRY_DSN:
+    import sentry_sdk
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        environment=env_str("SENTRY_ENVIRONMENT") or None,
+        traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0),
+        send_default_pii=False,
+    )

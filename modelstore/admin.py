@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from . import admin_views, services
-from .exceptions import VersionIsActive
+from .exceptions import RegistryError, VersionIsActive
 from .formatting import human_bytes
 from .forms import ModelVersionForm
 from .models import ActivationEvent, ModelVersion
@@ -262,7 +262,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
             if not version.file:
                 skipped.append(version.label)
                 continue
-            services.version_queue_verify(version=version, user=request.user)
+            try:
+                services.version_queue_verify(version=version, user=request.user)
+            except RegistryError as exc:  # still building, or the task queue is down
+                self.message_user(request, f"Not verified: {version.label}: {exc}.", messages.ERROR)
+                continue
             queued.append(version.label)
         if queued:
             self.message_user(request, f"Verification queued for {', '.join(queued)}.", messages.SUCCESS)

@@ -19,7 +19,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import get_valid_filename
 
 from . import selectors, services
-from .exceptions import RegistryError
+from .exceptions import BrokerUnavailable, RegistryError
 from .formatting import human_bytes
 from .forms import BuildForm, UploadForm, artifact_roots
 from .models import ModelVersion
@@ -249,22 +249,27 @@ def upload_view(model_admin, request):
         form = UploadForm(request.POST, request.FILES, user=request.user, refusals=upload_refusals(request))
         if form.is_valid():
             version, created = form.registered.version, form.registered.created
-            if created:
-                services.version_queue_verify(version=version, user=request.user)
-                model_admin.log_addition(request, version, [{"added": {}}])
-                model_admin.message_user(
-                    request,
-                    f"Uploaded “{version.label}” ({human_bytes(version.size_bytes)}); "
-                    "it is being verified and this page shows the result.",
-                    messages.SUCCESS,
-                )
+            try:
+                services.version_queue_registered(registered=form.registered, user=request.user)
+            except BrokerUnavailable as exc:
+                model_admin.message_user(request, f"Not uploaded: {exc}. Try again later.", messages.ERROR)
+                form = UploadForm()
             else:
-                model_admin.message_user(
-                    request,
-                    f"This content is already registered as “{version.label}”; nothing new was stored.",
-                    messages.WARNING,
-                )
-            return HttpResponseRedirect(_change_url(model_admin, version))
+                if created:
+                    model_admin.log_addition(request, version, [{"added": {}}])
+                    model_admin.message_user(
+                        request,
+                        f"Uploaded “{version.label}” ({human_bytes(version.size_bytes)}); "
+                        "it is being verified and this page shows the result.",
+                        messages.SUCCESS,
+                    )
+                else:
+                    model_admin.message_user(
+                        request,
+                        f"This content is already registered as “{version.label}”; nothing new was stored.",
+                        messages.WARNING,
+                    )
+                return HttpResponseRedirect(_change_url(model_admin, version))
     else:
         form = UploadForm()
     fieldsets = [(None, {"fields": ["file", "kind", "label", "notes"]})]
@@ -288,14 +293,18 @@ def build_view(model_admin, request):
         form = BuildForm(request.POST)
         if form.is_valid():
             for kind, folder in form.cleaned_data["folders"].items():
-                services.version_queue_build(
-                    kind=kind,
-                    artifacts_path=folder,
-                    compress=form.cleaned_data["compress"],
-                    notes=form.cleaned_data["notes"],
-                    activate=form.cleaned_data["activate"],
-                    user=request.user,
-                )
+                try:
+                    services.version_queue_build(
+                        kind=kind,
+                        artifacts_path=folder,
+                        compress=form.cleaned_data["compress"],
+                        notes=form.cleaned_data["notes"],
+                        activate=form.cleaned_data["activate"],
+                        user=request.user,
+                    )
+                except BrokerUnavailable as exc:
+                    model_admin.message_user(request, f"Not built: {exc}. Try again later.", messages.ERROR)
+                    break
                 then = "; it becomes active once verified" if form.cleaned_data["activate"] else ""
                 model_admin.message_user(
                     request, f"Building a {kind} bundle from {folder.name}{then}.", messages.SUCCESS

@@ -3,12 +3,15 @@
 from .bundles.exceptions import BundleError, CorruptBundle, IncompatibleBundle, UnsafeBundle
 
 __all__ = [
+    "BrokerUnavailable",
     "BundleError",
     "CorruptBundle",
     "IncompatibleBundle",
+    "InsufficientStorage",
     "NothingToRollBack",
     "RegistryError",
     "UnsafeBundle",
+    "VersionBusy",
     "VersionIsActive",
     "VersionNotReady",
 ]
@@ -36,3 +39,24 @@ class NothingToRollBack(RegistryError):
     """There is no earlier active version to go back to."""
 
     code = "nothing_to_roll_back"
+
+
+class VersionBusy(RegistryError):
+    """A version that is still being built cannot be verified or changed yet."""
+
+    code = "version_busy"
+    http_status = 409
+
+
+class BrokerUnavailable(RegistryError):
+    """The task queue cannot be reached, so nothing was queued."""
+
+    code = "broker_unavailable"
+    http_status = 503
+
+
+class InsufficientStorage(RegistryError):
+    """The disk (or quota) holding bundle files is full."""
+
+    code = "insufficient_storage"
+    http_status = 507

@@ -1,10 +1,14 @@
 """The registry's rules. Admin, API, Celery tasks and commands all call these functions."""
 
+import errno
 import hashlib
 import logging
 import shutil
 import time
+import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -12,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import get_valid_filename
+from kombu.exceptions import OperationalError as BrokerError
 
 from . import selectors, storage
 from .bundles import (
@@ -29,7 +34,15 @@ from .bundles import (
     verify_bundle,
     write_bundle,
 )
-from .exceptions import NothingToRollBack, RegistryError, VersionIsActive, VersionNotReady
+from .exceptions import (
+    BrokerUnavailable,
+    InsufficientStorage,
+    NothingToRollBack,
+    RegistryError,
+    VersionBusy,
+    VersionIsActive,
+    VersionNotReady,
+)
 from .models import ActivationEvent, ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -42,6 +55,41 @@ class Registered:
     version: ModelVersion
     created: bool
     seconds: float = 0.0
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+# What pandas and numpy raise on input they cannot convert (a non-numeric column, a CSV that
+# does not parse, a mapping of the wrong shape): the input's fault, refused like a bad bundle.
+CONVERSION_ERRORS = (ValueError, TypeError, KeyError, IndexError)
+
+
+@contextmanager
+def _storage_errors():
+    """Turn a full disk or quota into ``InsufficientStorage``, letting go of what the error held.
+
+    A traceback keeps every frame's locals alive, memory-mapped arrays of a staged file among
+    them; clearing the frames closes those mappings now instead of whenever the GC runs.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        traceback.clear_frames(exc.__traceback__)
+        reason = f"{exc.strerror or 'no space left on device'}"
+        raise InsufficientStorage(
+            f"the bundle storage is full ({reason}); nothing was stored: free space and try again"
+        ) from None
+
+
+@contextmanager
+def _conversion_errors(name):
+    """Turn a pandas/numpy conversion error on untrusted input into ``IncompatibleBundle``."""
+    try:
+        yield
+    except CONVERSION_ERRORS as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise IncompatibleBundle(f"{name} could not be converted: {type(exc).__name__}: {text}") from exc
 
 
 def _default_label(kind, content_sha256):
@@ -128,6 +176,7 @@ def _register_loaded(loaded, *, source_path, uploaded_sha256, label, notes, user
         size_bytes=storage.default_storage.size(name),
         compression=compression or "",
         metadata=metadata,
+        status_changed_at=timezone.now(),
         **_fields_from_metadata(metadata, counts),
     )
     try:
@@ -173,19 +222,21 @@ def version_register(*, path, kind=None, label="", notes="", user=None, compress
     array layout. Registering content that is already registered returns the existing version.
     """
     started = time.perf_counter()
-    loaded = load_any(path, limits=bundle_limits())
+    with _conversion_errors(Path(path).name):
+        loaded = load_any(path, limits=bundle_limits())
     if kind and kind != loaded.kind:
         raise IncompatibleBundle(f"{Path(path).name} holds a {loaded.kind} bundle, not {kind}")
     uploaded_sha256 = uploaded_sha256 or file_sha256(path)
-    result = _register_loaded(
-        loaded,
-        source_path=path,
-        uploaded_sha256=uploaded_sha256,
-        label=label,
-        notes=notes,
-        user=user,
-        compress=compress,
-    )
+    with _storage_errors(), _conversion_errors(Path(path).name):
+        result = _register_loaded(
+            loaded,
+            source_path=path,
+            uploaded_sha256=uploaded_sha256,
+            label=label,
+            notes=notes,
+            user=user,
+            compress=compress,
+        )
     return Registered(result.version, result.created, time.perf_counter() - started)
 
 
@@ -202,24 +253,25 @@ def version_start_build(*, kind, label="", notes="", user=None):
 def version_build(*, kind, artifacts_path, compress=None, label="", notes="", user=None, version=None):
     """Build a bundle from a seed-layout artifacts folder and register it (status ``pending``).
 
-    ``version`` is a row made by ``version_start_build``; a failure is recorded on it.
+    ``version`` is a row made by ``version_start_build``; any failure is recorded on it.
     """
     started = time.perf_counter()
     try:
-        loaded = read_artifacts(artifacts_path, kind, limits=bundle_limits())
-        result = _register_loaded(
-            loaded,
-            source_path=None,
-            uploaded_sha256="",
-            label=label or _label_of(version),
-            notes=notes,
-            user=user,
-            compress=compress,
-            version=version,
-        )
-    except (BundleError, RegistryError, OSError) as exc:
+        with _storage_errors(), _conversion_errors(Path(artifacts_path).name):
+            loaded = read_artifacts(artifacts_path, kind, limits=bundle_limits())
+            result = _register_loaded(
+                loaded,
+                source_path=None,
+                uploaded_sha256="",
+                label=label or _label_of(version),
+                notes=notes,
+                user=user,
+                compress=compress,
+                version=version,
+            )
+    except Exception as exc:
         if version is not None:
-            _fail(version, exc)
+            _fail(version, exc if isinstance(exc, (BundleError, RegistryError, OSError)) else _described(exc))
         raise
     return Registered(result.version, result.created, time.perf_counter() - started)
 
@@ -230,10 +282,15 @@ def _label_of(version):
     return version.label
 
 
+def _described(exc):
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _fail(version, exc):
     version.status = ModelVersion.Status.FAILED
     version.error = str(exc)
-    version.save(update_fields=["status", "error"])
+    version.status_changed_at = timezone.now()
+    version.save(update_fields=["status", "error", "status_changed_at"])
 
 
 def version_verify(*, version):
@@ -242,7 +299,9 @@ def version_verify(*, version):
     Checks the file's sha256 against the registry, the structure, dtypes and shapes, that ids
     are unique and factors finite, that recommendations name known items, and the content hash.
     """
-    ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.VERIFYING, error="")
+    ModelVersion.objects.filter(pk=version.pk).update(
+        status=ModelVersion.Status.VERIFYING, error="", status_changed_at=timezone.now()
+    )
     version.refresh_from_db()
     try:
         if not version.file:
@@ -258,15 +317,17 @@ def version_verify(*, version):
         _fail(version, exc)
         return version
     except Exception as exc:
+        # A bug or an input no check foresaw: the row still ends failed, with the reason.
         logger.exception("verifying version %s failed unexpectedly", version.pk)
-        _fail(version, exc)
+        _fail(version, _described(exc))
         return version
     version.status = ModelVersion.Status.READY
     version.verified_at = timezone.now()
     version.error = ""
     for key, value in counts.items():
         setattr(version, key, value)
-    version.save(update_fields=["status", "verified_at", "error", *counts])
+    version.status_changed_at = timezone.now()
+    version.save(update_fields=["status", "verified_at", "error", "status_changed_at", *counts])
     return version
 
 
@@ -312,8 +373,14 @@ def rollback_target(kind):
     return event.from_version if event else None
 
 
+@transaction.atomic
 def version_rollback(*, kind, user=None):
-    """Re-activate the version that was active before the current one of this kind."""
+    """Re-activate the version that was active before the current one of this kind.
+
+    The kind's rows are locked before the target is chosen, so concurrent rollbacks run one
+    after the other, each from the state the previous one left.
+    """
+    list(ModelVersion.objects.select_for_update().filter(kind=kind).order_by("pk"))
     target = rollback_target(kind)
     if target is None:
         raise NothingToRollBack(f"no earlier {kind} version to roll back to")
@@ -395,7 +462,7 @@ def version_upload(*, uploaded_file, kind=None, label="", notes="", user=None):
             f"the file is {uploaded_file.size:,} bytes, over the upload limit of {limit:,} bytes "
             "(HYBRIDREC_MAX_UPLOAD_BYTES)"
         )
-    with storage.staging_folder() as folder:
+    with _storage_errors(), storage.staging_folder() as folder:
         staged = folder / staged_name(uploaded_file.name)
         digest = hashlib.sha256()
         written = 0
@@ -432,12 +499,50 @@ def staged_name(uploaded_name, *, max_bytes=120):
     return stem + extension
 
 
+def task_queue(task, *args, **kwargs):
+    """Queue a task now; raise ``BrokerUnavailable`` when the broker cannot be reached."""
+    try:
+        task.delay(*args, **kwargs)
+    except BrokerError as exc:
+        raise BrokerUnavailable(f"the task queue cannot be reached ({exc}); nothing was queued") from exc
+
+
 def version_queue_verify(*, version, activate=False, user=None):
-    """Queue verification of a version once the current transaction commits."""
+    """Queue verification of a version once the current transaction commits.
+
+    A version still being built is refused (``VersionBusy``): verifying it would fail it and
+    cancel the build. When the broker cannot be reached, ``BrokerUnavailable`` is raised.
+    """
     from .tasks import verify_bundle
 
+    if ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.BUILDING).exists():
+        raise VersionBusy(f"version {version.label} is still being built; verify it once it is built")
     user_id = getattr(user, "pk", None)
-    transaction.on_commit(lambda: verify_bundle.delay(version.pk, activate=activate, user_id=user_id))
+    requested_at = timezone.now().isoformat()
+    transaction.on_commit(
+        lambda: task_queue(
+            verify_bundle, version.pk, activate=activate, user_id=user_id, requested_at=requested_at
+        )
+    )
+
+
+def version_queue_registered(*, registered, activate=False, user=None):
+    """Queue verification (and activation when asked) of what an upload registered.
+
+    A new or unfinished version is verified; a ready one is activated at once when asked.
+    When the broker cannot be reached, a version this upload created is deleted with its file
+    (nothing would ever verify it) and ``BrokerUnavailable`` is raised; an older row stays.
+    """
+    version = registered.version
+    try:
+        if registered.created or version.status in (ModelVersion.Status.PENDING, ModelVersion.Status.FAILED):
+            version_queue_verify(version=version, activate=activate, user=user)
+        elif activate and version.status == ModelVersion.Status.READY:
+            version_activate(version=version, user=user)
+    except BrokerUnavailable:
+        if registered.created:
+            version_delete(version=version)
+        raise
 
 
 def version_queue_build(
@@ -449,11 +554,17 @@ def version_queue_build(
     parse_compression(compress)
     version = version_start_build(kind=kind, label=label, notes=notes, user=user)
     user_id = getattr(user, "pk", None)
-    transaction.on_commit(
-        lambda: build_bundle.delay(
-            version.pk, str(artifacts_path), compress, activate=activate, user_id=user_id
-        )
-    )
+
+    def send():
+        try:
+            task_queue(
+                build_bundle, version.pk, str(artifacts_path), compress, activate=activate, user_id=user_id
+            )
+        except BrokerUnavailable:
+            version.delete()  # nothing will ever build it
+            raise
+
+    transaction.on_commit(send)
     return version
 
 
@@ -468,4 +579,57 @@ def version_fail_builds(*, version_ids, error):
     """Mark versions that are still ``building`` as failed with the reason; return how many."""
     return ModelVersion.objects.filter(
         pk__in=[pk for pk in version_ids if pk], status=ModelVersion.Status.BUILDING
-    ).update(status=ModelVersion.Status.FAILED, error=str(error))
+    ).update(status=ModelVersion.Status.FAILED, error=str(error), status_changed_at=timezone.now())
+
+
+@dataclass(frozen=True)
+class Swept:
+    """What a sweep did: ids queued for verification again, and ids marked failed."""
+
+    requeued: list
+    failed: list
+
+
+def version_sweep_stuck(*, now=None):
+    """Queue again versions stuck ``pending`` or ``verifying``; fail builds that can no longer finish.
+
+    A version whose status has not changed for ``HYBRIDREC_STUCK_VERIFY_SECONDS`` lost its
+    worker or its message: it is verified again (idempotent; a slow verification still running
+    only does the work twice). A ``building`` row older than ``HYBRIDREC_STUCK_BUILD_SECONDS``
+    is marked failed with the reason. Each row is claimed with a conditional update, so two
+    sweeps at once queue it once. When the broker is down nothing is claimed.
+    """
+    from .tasks import verify_bundle
+
+    now = now or timezone.now()
+    verify_before = now - timedelta(seconds=settings.HYBRIDREC_STUCK_VERIFY_SECONDS)
+    build_before = now - timedelta(seconds=settings.HYBRIDREC_STUCK_BUILD_SECONDS)
+    requeued = []
+    stuck = ModelVersion.objects.filter(
+        status__in=[ModelVersion.Status.PENDING, ModelVersion.Status.VERIFYING],
+        status_changed_at__lt=verify_before,
+    ).exclude(file="")
+    for pk, changed_at in stuck.values_list("pk", "status_changed_at"):
+        claimed = ModelVersion.objects.filter(pk=pk, status_changed_at=changed_at).update(
+            status=ModelVersion.Status.PENDING, status_changed_at=now
+        )
+        if not claimed:
+            continue
+        try:
+            task_queue(verify_bundle, pk)
+        except BrokerUnavailable:
+            ModelVersion.objects.filter(pk=pk, status_changed_at=now).update(status_changed_at=changed_at)
+            raise
+        requeued.append(pk)
+    builds = ModelVersion.objects.filter(
+        status=ModelVersion.Status.BUILDING, status_changed_at__lt=build_before
+    )
+    failed = list(builds.values_list("pk", flat=True))
+    hours = settings.HYBRIDREC_STUCK_BUILD_SECONDS / 3600
+    version_fail_builds(
+        version_ids=failed,
+        error=f"The build did not finish within {hours:g} h (its worker was probably lost); build it again.",
+    )
+    if requeued or failed:
+        logger.warning("sweep: verification queued again for %s, builds failed: %s", requeued, failed)
+    return Swept(requeued=requeued, failed=failed)

@@ -1,17 +1,23 @@
 """Celery doors into the registry services. Tasks take ids and fetch rows again.
 
-With no broker configured they run in-process (``CELERY_TASK_ALWAYS_EAGER``).
+With no broker configured they run in-process (``CELERY_TASK_ALWAYS_EAGER``). Tasks are
+acknowledged late: a worker that dies mid-task leaves its message to be delivered again
+(at once when only a pool process died, after ``HYBRIDREC_TASK_VISIBILITY_SECONDS`` when the
+whole worker did). ``sweep_stuck_versions`` runs when a worker starts and from Celery beat.
 """
 
 import logging
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.contrib.auth import get_user_model
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from . import services
 from .bundles import BundleError
 from .exceptions import RegistryError
-from .models import ModelVersion
+from .models import ActivationEvent, ModelVersion
 
 logger = logging.getLogger(__name__)
 
@@ -20,16 +26,34 @@ def _user(user_id):
     return get_user_model().objects.filter(pk=user_id).first() if user_id else None
 
 
+def _activated_since(kind, requested_at):
+    """Return True when a version of ``kind`` was activated after ``requested_at`` (ISO text)."""
+    when = parse_datetime(requested_at) if requested_at else None
+    return when is not None and ActivationEvent.objects.filter(kind=kind, created_at__gt=when).exists()
+
+
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def verify_bundle(version_id, activate=False, user_id=None):
-    """Verify a version; activate it when asked and it turned out ready. Return its status."""
+def verify_bundle(version_id, activate=False, user_id=None, requested_at=None):
+    """Verify a version; activate it when asked and it turned out ready. Return its status.
+
+    A late delivery (a lost worker's message coming back) does not undo a newer decision: the
+    activation is skipped when another version of the kind was activated since it was asked for.
+    """
     version = ModelVersion.objects.filter(pk=version_id).first()
     if version is None:
         logger.warning("verify_bundle: version %s no longer exists", version_id)
         return None
     version = services.version_verify(version=version)
     if activate and version.status == ModelVersion.Status.READY:
-        services.version_activate(version=version, user=_user(user_id))
+        if _activated_since(version.kind, requested_at):
+            logger.warning(
+                "verify_bundle: not activating %s: another %s version was activated since %s",
+                version.label,
+                version.kind,
+                requested_at,
+            )
+        else:
+            services.version_activate(version=version, user=_user(user_id))
     return version.status
 
 
@@ -60,3 +84,19 @@ def build_bundle(version_id, artifacts_path, compress=None, activate=False, user
         return version_id
     verify_bundle(result.version.pk, activate=activate, user_id=user_id)
     return result.version.pk
+
+
+@shared_task
+def sweep_stuck_versions():
+    """Queue again versions stuck pending or verifying; fail builds that can no longer finish."""
+    swept = services.version_sweep_stuck(now=timezone.now())
+    return {"requeued": swept.requeued, "failed": swept.failed}
+
+
+@worker_ready.connect
+def sweep_at_worker_start(sender=None, **kwargs):
+    """Sweep once as soon as a worker is ready: what a dead worker left is picked up now."""
+    try:
+        sweep_stuck_versions.delay()
+    except Exception:  # the worker must start even if the sweep cannot be queued
+        logger.exception("sweep at worker start could not be queued")

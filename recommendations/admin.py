@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from modelstore.admin_views import form_context
+from modelstore.exceptions import BrokerUnavailable
 from modelstore.models import ModelVersion
 from modelstore.upload import admin_upload_door, upload_refusals
 
@@ -41,27 +42,33 @@ def train_view(request, site=admin.site):
         form = TrainingForm(request.POST, request.FILES, refusals=upload_refusals(request))
         if form.is_valid():
             data = form.cleaned_data
-            with transaction.atomic():
-                cf_version, cb_version = training_queue(
-                    interactions_file=data["interactions"],
-                    items_file=data["items"],
-                    data_format=data["data_format"],
-                    split_date=data["split_date"],
-                    factors=data["factors"],
-                    iterations=data["iterations"],
-                    regularization=data["regularization"],
-                    alpha=data["alpha"],
-                    activate=data["activate"],
-                    notes=data["notes"],
-                    user=request.user,
+            try:
+                with transaction.atomic():
+                    cf_version, cb_version = training_queue(
+                        interactions_file=data["interactions"],
+                        items_file=data["items"],
+                        data_format=data["data_format"],
+                        split_date=data["split_date"],
+                        factors=data["factors"],
+                        iterations=data["iterations"],
+                        regularization=data["regularization"],
+                        alpha=data["alpha"],
+                        activate=data["activate"],
+                        notes=data["notes"],
+                        user=request.user,
+                    )
+            except BrokerUnavailable as exc:
+                messages.error(request, f"Training was not started: {exc}.")
+            else:
+                built = f"CF version {cf_version.pk}" + (
+                    f" and CB version {cb_version.pk}" if cb_version else ""
                 )
-            built = f"CF version {cf_version.pk}" + (f" and CB version {cb_version.pk}" if cb_version else "")
-            then = "; they become active once verified" if data["activate"] else ""
-            messages.success(
-                request,
-                f"Training from “{data['interactions'].name}” started: {built} are listed here{then}.",
-            )
-            return HttpResponseRedirect(_next_url(request, site))
+                then = "; they become active once verified" if data["activate"] else ""
+                messages.success(
+                    request,
+                    f"Training from “{data['interactions'].name}” started: {built} are listed here{then}.",
+                )
+                return HttpResponseRedirect(_next_url(request, site))
     else:
         form = TrainingForm()
     context = form_context(

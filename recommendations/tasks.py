@@ -20,7 +20,7 @@ from django.db import transaction
 
 from modelstore import services
 from modelstore.bundles import BundleError
-from modelstore.exceptions import RegistryError
+from modelstore.exceptions import BrokerUnavailable, RegistryError
 from modelstore.models import ModelVersion
 
 from .training import options
@@ -93,7 +93,17 @@ def training_queue(
         "activate": bool(activate),
         "user_id": getattr(user, "pk", None),
     }
-    transaction.on_commit(lambda: train_and_build.delay(cf_version.pk, str(interactions_path), **arguments))
+
+    def send():
+        try:
+            services.task_queue(train_and_build, cf_version.pk, str(interactions_path), **arguments)
+        except BrokerUnavailable:
+            # Nothing would ever train them: no rows, no files left behind.
+            ModelVersion.objects.filter(pk__in=[v.pk for v in (cf_version, cb_version) if v]).delete()
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+    transaction.on_commit(send)
     return cf_version, cb_version
 
 

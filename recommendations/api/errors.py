@@ -2,19 +2,24 @@
 
 Validation errors also carry ``"errors": {field: [messages]}`` and name the fields in
 ``detail``. Domain errors become their HTTP answers here: ``ModelUnavailable`` → 503,
-``UnknownItem`` → 404, ``BundleError`` and ``RegistryError`` → 400, a database that cannot be
-reached (``OperationalError``, ``InterfaceError``) → 503 ``database_unavailable``.
+``UnknownItem`` → 404, ``BundleError`` and ``RegistryError`` → 400 (or the status a registry
+error names: ``VersionBusy`` 409, ``BrokerUnavailable`` 503, ``InsufficientStorage`` 507), a
+database that cannot be reached (``OperationalError``, ``InterfaceError``) → 503
+``database_unavailable``.
 """
 
+import errno
 import logging
+import sys
 
 from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import InterfaceError, OperationalError
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.defaults import bad_request, page_not_found, permission_denied, server_error
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from hybridrec.dbstate import NO_TABLES, has_no_tables
 from modelstore.bundles import BundleError
 from modelstore.exceptions import RegistryError
 
@@ -50,8 +55,17 @@ def _domain_error(exc):
         )
     if isinstance(exc, UnknownItem):
         return not_found(str(exc), item_id=exc.item_id)
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        # The request body could not even be spooled to a temporary file.
+        return ApiError(
+            f"the server's disk is full ({exc.strerror}); nothing was stored",
+            code="insufficient_storage",
+            status_code=status.HTTP_507_INSUFFICIENT_STORAGE,
+        )
     if isinstance(exc, (BundleError, RegistryError)):
-        return ApiError(str(exc), code=exc.code)
+        # Most registry refusals are the request's fault (400); some name their own status:
+        # a busy version 409, an unreachable task queue 503, a full disk 507.
+        return ApiError(str(exc), code=exc.code, status_code=getattr(exc, "http_status", 400))
     if isinstance(exc, (OperationalError, InterfaceError)):
         logger.warning("the database cannot be reached: %s", exc)
         return ApiError(
@@ -146,7 +160,14 @@ def not_found_view(request, exception=None):
 
 
 def server_error_view(request):
-    """Answer a server error under /api/ with JSON, anything else with Django's page."""
+    """Answer a server error under /api/ with JSON, anything else with Django's page.
+
+    A database that was never migrated is not a bug in the request: 503 with that reason.
+    """
+    if has_no_tables(sys.exc_info()[1]):
+        if _wants_json(request):
+            return JsonResponse({"detail": NO_TABLES, "code": "database_not_migrated"}, status=503)
+        return HttpResponse(NO_TABLES, status=503, content_type="text/plain; charset=utf-8")
     if _wants_json(request):
         return JsonResponse({"detail": "internal server error", "code": "server_error"}, status=500)
     return server_error(request)

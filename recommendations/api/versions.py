@@ -4,7 +4,9 @@ Upload answers 202 Accepted for a newly registered version (verification is queu
 GET /api/v1/models/<id>/ for its status) and 200 OK with the existing version when the same
 content was registered before. Activate and rollback answer 200 with the now-active version,
 verify 202 with the version as it stands. A refused file or registry rule is a 400 with
-``{"detail", "code"}``.
+``{"detail", "code"}``; verifying a version still being built 409 ``version_busy``; a task queue
+that cannot be reached 503 ``broker_unavailable`` (a new upload is then not kept); a full disk
+507 ``insufficient_storage``.
 """
 
 from django.conf import settings
@@ -148,12 +150,10 @@ class VersionListView(APIView):
             notes=body.get("notes", ""),
             user=request.user,
         )
-        version = registered.version
-        if registered.created or version.status in (ModelVersion.Status.PENDING, ModelVersion.Status.FAILED):
-            services.version_queue_verify(version=version, activate=activate, user=request.user)
-        elif activate and version.status == ModelVersion.Status.READY:
-            services.version_activate(version=version, user=request.user)
-        return answer(version, status.HTTP_202_ACCEPTED if registered.created else status.HTTP_200_OK)
+        services.version_queue_registered(registered=registered, activate=activate, user=request.user)
+        return answer(
+            registered.version, status.HTTP_202_ACCEPTED if registered.created else status.HTTP_200_OK
+        )
 
 
 class VersionDetailView(APIView):

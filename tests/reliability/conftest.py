@@ -1,4 +1,4 @@
-"""The serving fixtures (a fresh process cache, registered versions, clients by role) for fault tests."""
+"""Fault tests share the serving tests' fixtures: a fresh model cache, versions, API clients by role."""
 
 from tests.recommendations.conftest import (  # noqa: F401 - fixtures
     api,
@@ -6,5 +6,6 @@ from tests.recommendations.conftest import (  # noqa: F401 - fixtures
     cf_version_two,
     client_for,
     fresh_model_cache,
+    run_in_threads,
     user,
 )
