@@ -24,6 +24,7 @@ from .layout import CB, CF, KINDS
 from .safe import NATIVE_GLOBALS, SEED_GLOBALS, refuse, safe_joblib_load
 from .seed import convert_seed_bundle, is_seed_bundle
 from .verify import verify_arrays, verify_bundle
+from .writers import write_artifacts_bundle, write_cb_bundle, write_cf_bundle
 
 __all__ = [
     "CB",
@@ -51,7 +52,10 @@ __all__ = [
     "read_metadata",
     "verify_arrays",
     "verify_bundle",
+    "write_artifacts_bundle",
     "write_bundle",
+    "write_cb_bundle",
+    "write_cf_bundle",
 ]
 
 

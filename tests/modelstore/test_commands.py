@@ -151,3 +151,55 @@ def test_list_models_json_has_the_documented_fields(register):
     assert json.loads(run("list_models", "--kind", "cb", "--json"))[0]["kind"] == "cb"
     table = run("list_models")
     assert "yes" in table and "cf" in table
+
+
+def test_bundle_models_label_gets_the_kind_as_its_help_says(cf_folder):
+    run("bundle_models", "--cf-artifacts", str(cf_folder), "--label", "seed1")
+    assert ModelVersion.objects.get().label == "seed1-cf"
+
+
+def test_bundle_models_says_when_label_and_compression_were_not_applied(cf_folder):
+    first = run("bundle_models", "--cf-artifacts", str(cf_folder), "--label", "w47")
+    assert first.startswith("built") and "not applied" not in first
+    again = run("bundle_models", "--cf-artifacts", str(cf_folder), "--label", "w48", "--compress", "lz4")
+    assert again.startswith("already registered")
+    assert "--label w48-cf: not applied; the same content is registered as w47-cf" in again
+    assert "--compress lz4: not applied; the registered file is uncompressed" in again
+    version = ModelVersion.objects.get()
+    assert version.label == "w47-cf" and version.compression == ""
+
+
+def test_bundle_models_help_says_what_verify_and_label_do():
+    from modelstore.management.commands.bundle_models import Command
+
+    parser = Command().create_parser("manage.py", "bundle_models")
+    text = " ".join(parser.format_help().split())
+    assert "always done" not in text
+    assert "re-verify every registered version" in text and "new bundles are always verified" in text
+    assert "w48-cf" in text and "--out FILE" in text
+
+
+def test_bundle_models_out_writes_files_and_registers_nothing(cf_folder, cb_folder, tmp_path):
+    from modelstore.bundles import open_bundle, verify_bundle
+
+    out = run(
+        "bundle_models",
+        "--cf-artifacts",
+        str(cf_folder),
+        "--cb-artifacts",
+        str(cb_folder),
+        "--out",
+        str(tmp_path / "shipped" / "model.joblib"),
+        "--compress",
+        "lz4",
+    )
+    assert ModelVersion.objects.count() == 0
+    assert "(not registered)" in out
+    for kind in ("cf", "cb"):
+        path = tmp_path / "shipped" / f"model-{kind}.joblib"
+        bundle = open_bundle(path)
+        assert bundle.kind == kind and bundle.compression == "lz4"
+        verify_bundle(bundle)
+    # The written file registers as it is.
+    run("import_bundle", str(tmp_path / "shipped" / "model-cf.joblib"), "--label", "shipped")
+    assert ModelVersion.objects.get().n_users == 60

@@ -1,8 +1,10 @@
+from pathlib import Path
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from modelstore import selectors, services, tasks
-from modelstore.bundles import parse_compression
+from modelstore.bundles import parse_compression, write_artifacts_bundle
 from modelstore.models import ModelVersion
 
 from ._common import Progress, command_errors, human_bytes, summary
@@ -11,7 +13,7 @@ from ._common import Progress, command_errors, human_bytes, summary
 class Command(BaseCommand):
     help = (
         "Build CF and CB bundles from seed-layout artifact folders and register them; "
-        "with --verify alone, re-verify every registered version."
+        "with --out, only write the bundle file; with --verify alone, re-verify every registered version."
     )
 
     def add_arguments(self, parser):
@@ -31,7 +33,12 @@ class Command(BaseCommand):
         compression.add_argument(
             "--compress", metavar="ALGO[:LEVEL]", help="zlib, gzip, lz4 or xz, level 1..9."
         )
-        parser.add_argument("--label", default="", help="Label for the new version(s); the kind is appended.")
+        parser.add_argument(
+            "--label",
+            default="",
+            help="Label for new versions, with the kind appended (--label w48 gives w48-cf and w48-cb). "
+            "Content that is already registered keeps its label.",
+        )
         parser.add_argument("--notes", default="")
         parser.add_argument("--activate", action="store_true", help="Activate each version once it is ready.")
         parser.add_argument(
@@ -40,7 +47,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--verify",
             action="store_true",
-            help="After building, verify (always done); alone: re-verify every version.",
+            help="Alone (no folder or --cf-only/--cb-only): re-verify every registered version and print "
+            "a table. With a build it changes nothing: new bundles are always verified.",
+        )
+        parser.add_argument(
+            "--out",
+            metavar="FILE",
+            help="Write the bundle file to FILE and register nothing (with both kinds: FILE with -cf and "
+            "-cb before its suffix, e.g. model-cf.joblib).",
         )
 
     def handle(self, *args, **options):
@@ -53,11 +67,11 @@ class Command(BaseCommand):
         with command_errors():
             parse_compression(compress)
         folders = self.folders(options)
+        if options["out"]:
+            return self.write_files(folders, compress, Path(options["out"]))
         failed = []
         for kind, folder in folders:
-            label = (
-                f"{options['label']}-{kind}" if options["label"] and len(folders) > 1 else options["label"]
-            )
+            label = f"{options['label']}-{kind}" if options["label"] else ""
             if options["run_async"]:
                 self.queue(kind, folder, compress, label, options)
                 continue
@@ -106,7 +120,38 @@ class Command(BaseCommand):
                 version.refresh_from_db()
         prefix = "built" if result.created else "already registered"
         self.stdout.write(f"{prefix} {summary(version, progress.seconds)}")
+        if not result.created:
+            for note in self.not_applied(version, compress, label):
+                self.stdout.write(f"  {note}")
         return version
+
+    @staticmethod
+    def not_applied(version, compress, label):
+        """Say which options did nothing because the content was registered before."""
+        notes = []
+        if label and label != version.label:
+            notes.append(f"--label {label}: not applied; the same content is registered as {version.label}")
+        if compress is not None and parse_compression(compress)[0] != (version.compression or None):
+            stored = version.compression or "uncompressed"
+            notes.append(f"--compress {compress}: not applied; the registered file is {stored}")
+        return notes
+
+    def write_files(self, folders, compress, out):
+        """Write each folder's bundle to a file and register nothing."""
+        for kind, folder in folders:
+            path = out.with_name(f"{out.stem}-{kind}{out.suffix}") if len(folders) > 1 else out
+            progress = Progress(self.stderr._out)
+            with command_errors():
+                with progress.stage(f"writing {kind} bundle from {folder}"):
+                    written = write_artifacts_bundle(
+                        path, kind=kind, artifacts_path=folder, compress=compress
+                    )
+            counts = written.metadata["counts"]
+            self.stdout.write(
+                f"wrote {kind} bundle {path}: {human_bytes(written.size_bytes)}, "
+                f"{counts['n_items']:,} items, {written.compression or 'uncompressed'}, "
+                f"sha256 {written.sha256[:12]}…, {progress.seconds:.1f} s (not registered)"
+            )
 
     def verify_all(self):
         versions = list(selectors.version_list().exclude(status=ModelVersion.Status.BUILDING))
