@@ -1,13 +1,18 @@
 """Formatting shared by the admin and the commands."""
 
+BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
 
 def human_bytes(size):
-    """Return a size in human units (``245.1 MB``)."""
+    """Return a size in binary units, as the README gives them (``2 GiB``, ``245.1 MiB``)."""
     if size is None:
         return "—"
     value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"
+    for unit in BINARY_UNITS:
+        if value < 1024 or unit == BINARY_UNITS[-1]:
+            break
+        value /= 1024
+    if unit == "B":
+        return f"{value:.0f} B"
+    text = f"{value:.1f}"
+    return f"{text.removesuffix('.0')} {unit}"

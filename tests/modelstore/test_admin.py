@@ -95,14 +95,14 @@ def form_errors(response):
 
 
 def test_the_upload_page_shows_the_form_and_the_limit(admin, settings):
-    settings.HYBRIDREC_MAX_UPLOAD_BYTES = 5_000_000
+    settings.HYBRIDREC_MAX_UPLOAD_BYTES = 5 * 1024**2
 
     response = admin.get(UPLOAD)
 
     assert response.status_code == 200
     body = response.content.decode()
     assert 'type="file"' in body and 'enctype="multipart/form-data"' in body
-    assert "At most 5.0 MB" in body
+    assert "At most 5 MiB" in body
 
 
 @pytest.mark.parametrize(
@@ -160,13 +160,13 @@ def assert_refused(response, media_files, field, text):
 
 
 def test_a_file_over_the_limit_is_refused_while_it_streams(admin, tmp_path, settings, media_files):
-    settings.HYBRIDREC_MAX_UPLOAD_BYTES = 1000
+    settings.HYBRIDREC_MAX_UPLOAD_BYTES = 1024
     path = native_file(tmp_path)
-    assert path.stat().st_size > 1000
+    assert path.stat().st_size > 1024
 
     response = upload(admin, path, notes="too big")
 
-    assert_refused(response, media_files, "file", "larger than the upload limit of 1.0 KB")
+    assert_refused(response, media_files, "file", "larger than the upload limit of 1 KiB")
     assert "HYBRIDREC_MAX_UPLOAD_BYTES" in form_errors(response)["file"]
     assert response.context["form"]["notes"].value() == "too big"  # the rest of the form survived
 
@@ -393,7 +393,7 @@ def test_the_list_shows_status_badges_sizes_counts_and_metrics(admin, superuser,
     assert body.count('class="hr-badge-active"') == 1
     assert "hr-status-ready" in body
     assert "0.1234" in body and "cf strategy, k = 10" in body
-    assert f"{old.size_bytes / 1000:.1f} KB" in body
+    assert f"{old.size_bytes / 1024:.1f} KiB" in body
     assert "by root" in body
     assert "60 / 25 / 150" in body
     assert "Roll back" not in body  # nothing was active before cf-old
@@ -834,3 +834,11 @@ def test_metrics_as_the_evaluation_records_them_are_compared(admin, register):
 
     services.version_record_metrics(version=candidate, metrics={})
     assert "No offline metrics for" in admin.get(activate_url(candidate)).content.decode()
+
+
+def test_the_upload_page_states_the_default_limit_in_binary_units_as_the_readme_does(admin, settings):
+    settings.HYBRIDREC_MAX_UPLOAD_BYTES = 2147483648
+    body = admin.get(UPLOAD).content.decode()
+    assert "At most 2 GiB." in body and "2.1 GB" not in body
+    readme = (settings.BASE_DIR / "README.md").read_text()
+    assert "`2147483648` (2 GiB)" in readme
