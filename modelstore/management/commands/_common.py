@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 
 from modelstore.bundles import BundleError
 from modelstore.exceptions import RegistryError
-from modelstore.formatting import human_bytes
+from modelstore.formatting import human_bytes, version_contents
 
 
 def summary(version, seconds=None):
@@ -16,10 +16,7 @@ def summary(version, seconds=None):
     parts = [
         f"{version.kind} version {version.pk} {version.label}: {version.status}",
         human_bytes(version.size_bytes),
-        f"{version.n_users:,} users" if version.kind == "cf" else None,
-        f"{version.n_items:,} items",
-        f"{version.n_recommendations:,} recommendations",
-        f"{version.n_factors} factors",
+        *version_contents(version),
         version.compression or "uncompressed",
         "active" if version.is_active else None,
         f"{seconds:.1f} s" if seconds is not None else None,
