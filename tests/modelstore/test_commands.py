@@ -203,3 +203,41 @@ def test_bundle_models_out_writes_files_and_registers_nothing(cf_folder, cb_fold
     # The written file registers as it is.
     run("import_bundle", str(tmp_path / "shipped" / "model-cf.joblib"), "--label", "shipped")
     assert ModelVersion.objects.get().n_users == 60
+
+
+def test_command_line_activations_are_recorded_with_a_user(register, django_user_model, monkeypatch):
+    from modelstore.models import ActivationEvent
+
+    first = register("cf", factories.cf_array_set(seed=1), label="one")
+    second = register("cf", factories.cf_array_set(seed=2), label="two")
+    ops = django_user_model.objects.create_user("ops")
+    monkeypatch.setattr("getpass.getuser", lambda: "nobody-here")
+
+    out = run("activate_model", "one")
+    assert "recorded as made from the command line" in out
+    assert ActivationEvent.objects.first().user is None
+
+    out = run("activate_model", "two", "--user", "ops")
+    assert out.rstrip().endswith("recorded as ops")
+    assert ActivationEvent.objects.first().user == ops
+
+    # Without --user, the Django user named like the OS login is used when there is one.
+    monkeypatch.setattr("getpass.getuser", lambda: "ops")
+    run("rollback_model", "--kind", "cf")
+    event = ActivationEvent.objects.first()
+    assert (event.action, event.to_version, event.user) == ("rollback", first, ops)
+    second.refresh_from_db()
+    assert not second.is_active
+
+    with pytest.raises(CommandError, match="no Django user named 'ghost'"):
+        run("activate_model", "two", "--user", "ghost")
+
+
+def test_import_bundle_says_when_label_was_not_applied(tmp_path):
+    from modelstore.bundles import write_bundle
+
+    path = tmp_path / "m.joblib"
+    write_bundle(path, kind="cf", arrays=factories.cf_array_set())
+    run("import_bundle", str(path), "--label", "first")
+    out = run("import_bundle", str(path), "--label", "second")
+    assert "--label second: not applied; the same content is registered as first" in out

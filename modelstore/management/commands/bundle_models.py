@@ -7,7 +7,15 @@ from modelstore import selectors, services, tasks
 from modelstore.bundles import parse_compression, write_artifacts_bundle
 from modelstore.models import ModelVersion
 
-from ._common import Progress, command_errors, human_bytes, summary
+from ._common import (
+    Progress,
+    acting_user,
+    add_user_option,
+    command_errors,
+    human_bytes,
+    not_applied,
+    summary,
+)
 
 
 class Command(BaseCommand):
@@ -41,6 +49,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--notes", default="")
         parser.add_argument("--activate", action="store_true", help="Activate each version once it is ready.")
+        add_user_option(parser)
         parser.add_argument(
             "--async", dest="run_async", action="store_true", help="Queue Celery tasks instead."
         )
@@ -67,6 +76,7 @@ class Command(BaseCommand):
         with command_errors():
             parse_compression(compress)
         folders = self.folders(options)
+        options["acting_user"] = acting_user(options["user"]) if options["activate"] else None
         if options["out"]:
             return self.write_files(folders, compress, Path(options["out"]))
         failed = []
@@ -101,7 +111,10 @@ class Command(BaseCommand):
 
     def queue(self, kind, folder, compress, label, options):
         version = services.version_start_build(kind=kind, label=label, notes=options["notes"])
-        result = tasks.build_bundle.delay(version.pk, str(folder), compress, options["activate"])
+        user_id = getattr(options["acting_user"], "pk", None)
+        result = tasks.build_bundle.delay(
+            version.pk, str(folder), compress, options["activate"], user_id=user_id
+        )
         self.stdout.write(f"queued {kind} build of {folder} as version {version.pk} (task {result.id})")
 
     def build(self, kind, folder, compress, label, options):
@@ -116,25 +129,14 @@ class Command(BaseCommand):
                 with progress.stage(f"verifying {human_bytes(version.size_bytes)}"):
                     version = services.version_verify(version=version)
             if options["activate"] and version.status == ModelVersion.Status.READY:
-                services.version_activate(version=version)
+                services.version_activate(version=version, user=options["acting_user"])
                 version.refresh_from_db()
         prefix = "built" if result.created else "already registered"
         self.stdout.write(f"{prefix} {summary(version, progress.seconds)}")
         if not result.created:
-            for note in self.not_applied(version, compress, label):
+            for note in not_applied(version, label=label, compress=compress):
                 self.stdout.write(f"  {note}")
         return version
-
-    @staticmethod
-    def not_applied(version, compress, label):
-        """Say which options did nothing because the content was registered before."""
-        notes = []
-        if label and label != version.label:
-            notes.append(f"--label {label}: not applied; the same content is registered as {version.label}")
-        if compress is not None and parse_compression(compress)[0] != (version.compression or None):
-            stored = version.compression or "uncompressed"
-            notes.append(f"--compress {compress}: not applied; the registered file is {stored}")
-        return notes
 
     def write_files(self, folders, compress, out):
         """Write each folder's bundle to a file and register nothing."""
