@@ -16,9 +16,9 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from . import admin_views, services
+from . import admin_views, selectors, services
 from .exceptions import RegistryError, VersionIsActive
-from .formatting import human_bytes
+from .formatting import human_bytes, version_contents
 from .forms import ModelVersionForm
 from .models import ActivationEvent, ModelVersion
 from .upload import admin_upload_door
@@ -36,10 +36,7 @@ READ_ONLY_FIELDS = (
     "sha256",
     "uploaded_sha256",
     "content_sha256",
-    "n_users",
-    "n_items",
-    "n_recommendations",
-    "n_factors",
+    "contents_detail",
     "joblib_version",
     "numpy_version",
     "pandas_version",
@@ -47,14 +44,12 @@ READ_ONLY_FIELDS = (
     "created_by",
     "verified_at",
     "activated",
+    "metrics_chart",
     "metrics_table",
     "metrics_json",
+    "activation_timeline",
     "metadata_json",
 )
-
-
-def _count(value):
-    return f"{value:,}" if value else "—"
 
 
 def _short_datetime(value):
@@ -88,15 +83,15 @@ class ActiveFilter(admin.SimpleListFilter):
 class ModelVersionAdmin(admin.ModelAdmin):
     form = ModelVersionForm
     list_display = (
-        "label",
+        "version_label",
         "kind_code",
         "state",
         "size_and_compression",
-        "counts",
-        "factors",
+        "contents",
         "ndcg",
         "created_and_activated",
     )
+    list_display_links = ("version_label",)
     list_filter = ("kind", "status", ActiveFilter)
     search_fields = ("label", "^sha256", "notes")
     ordering = ("-created_at", "-id")
@@ -121,10 +116,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Counts", {"fields": ("n_users", "n_items", "n_recommendations", "n_factors")}),
+        ("Contents", {"fields": ("contents_detail",)}),
         ("Libraries", {"fields": ("joblib_version", "numpy_version", "pandas_version")}),
         ("History", {"fields": ("created_at", "created_by", "verified_at")}),
-        ("Offline metrics", {"fields": ("metrics_table", "metrics_json")}),
+        ("Offline metrics", {"fields": ("metrics_chart", "metrics_table", "metrics_json")}),
+        ("Activations of this kind", {"fields": ("activation_timeline",)}),
         ("Metadata", {"classes": ("collapse",), "fields": ("metadata_json",)}),
     )
     readonly_fields = READ_ONLY_FIELDS
@@ -184,13 +180,19 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def size(self, obj):
         return human_bytes(obj.size_bytes)
 
-    @admin.display(description="Users / items / recs")
-    def counts(self, obj):
-        return " / ".join(_count(n) for n in (obj.n_users, obj.n_items, obj.n_recommendations))
+    @admin.display(description="Label", ordering="label")
+    def version_label(self, obj):
+        return format_html('<span class="hr-label">{}</span>', obj.label)
 
-    @admin.display(description="Factors", ordering="n_factors")
-    def factors(self, obj):
-        return _count(obj.n_factors)
+    @admin.display(description="Contents")
+    def contents(self, obj):
+        if obj.status in admin_views.BUSY_STATUSES and not obj.n_items:
+            return "—"
+        return format_html('<span class="hr-contents">{}</span>', " · ".join(version_contents(obj)))
+
+    @admin.display(description="Contents")
+    def contents_detail(self, obj):
+        return ", ".join(version_contents(obj)) if obj.n_items else "—"
 
     @admin.display(description="Created", ordering="created_at")
     def created_and_activated(self, obj):
@@ -200,7 +202,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             '{}<div class="hr-muted">activated {} by {}</div>',
             _short_datetime(obj.created_at),
             _short_datetime(obj.activated_at),
-            obj.activated_by.get_username() if obj.activated_by_id else "—",
+            obj.activated_by.get_username() if obj.activated_by_id else admin_views.COMMAND_LINE,
         )
 
     @admin.display(description="Compression", ordering="compression")
@@ -219,7 +221,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def activated(self, obj):
         if obj.activated_at is None:
             return "—"
-        who = obj.activated_by.get_username() if obj.activated_by_id else "—"
+        who = obj.activated_by.get_username() if obj.activated_by_id else admin_views.COMMAND_LINE
         return format_html('{}<div class="hr-muted">by {}</div>', _short_datetime(obj.activated_at), who)
 
     # --- version page ------------------------------------------------------------------------
@@ -237,9 +239,18 @@ class ModelVersionAdmin(admin.ModelAdmin):
         )
         return format_html('<a href="{}">Download</a> <span class="hr-muted">{}</span>', url, obj.file.name)
 
+    @admin.display(description="Chart")
+    def metrics_chart(self, obj):
+        active = selectors.active_version(obj.kind)
+        return admin_views.metrics_chart_html(obj, active) or "—"
+
     @admin.display(description="Metrics")
     def metrics_table(self, obj):
         return admin_views.metrics_table_html(obj.metrics) or "—"
+
+    @admin.display(description="Timeline")
+    def activation_timeline(self, obj):
+        return admin_views.activation_timeline_html(obj) or "No activations yet."
 
     @admin.display(description="Metrics (JSON)")
     def metrics_json(self, obj):
@@ -267,6 +278,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             except RegistryError as exc:  # still building, or the task queue is down
                 self.message_user(request, f"Not verified: {version.label}: {exc}.", messages.ERROR)
                 continue
+            self.log_change(request, version, "Verification queued.")
             queued.append(version.label)
         if queued:
             self.message_user(request, f"Verification queued for {', '.join(queued)}.", messages.SUCCESS)
@@ -382,12 +394,12 @@ class ModelVersionAdmin(admin.ModelAdmin):
 class ActivationEventAdmin(admin.ModelAdmin):
     """The audit list: every activation, rollback and withdrawal by the system, read-only."""
 
-    list_display = ("created_at", "kind", "action", "from_link", "to_link", "user", "reason")
+    list_display = ("created_at", "kind", "action", "from_link", "to_link", "by", "reason")
     list_filter = ("kind", "action")
     search_fields = ("from_label", "to_label", "user__username")
     list_select_related = ("user",)
     ordering = ("-created_at", "-id")
-    fields = ("created_at", "kind", "action", "from_link", "to_link", "user", "reason")
+    fields = ("created_at", "kind", "action", "from_link", "to_link", "by", "reason")
     readonly_fields = fields
 
     def has_view_permission(self, request, obj=None):
@@ -420,3 +432,7 @@ class ActivationEventAdmin(admin.ModelAdmin):
     @admin.display(description="To", ordering="to_label")
     def to_link(self, obj):
         return self._version_link(obj.to_version_id, obj.to_label)
+
+    @admin.display(description="By", ordering="user__username")
+    def by(self, obj):
+        return obj.user.get_username() if obj.user_id else admin_views.COMMAND_LINE

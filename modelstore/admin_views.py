@@ -10,7 +10,8 @@ from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -20,10 +21,13 @@ from django.utils.text import get_valid_filename
 
 from . import selectors, services
 from .exceptions import BrokerUnavailable, RegistryError
-from .formatting import human_bytes
+from .formatting import human_bytes, vector_word
 from .forms import BuildForm, UploadForm, artifact_roots
-from .models import ModelVersion
+from .models import ActivationEvent, ModelVersion
 from .upload import upload_refusals
+
+# Who an activation with no user was made by: the commands without --user, or a task they queued.
+COMMAND_LINE = "command line"
 
 BUSY_STATUSES = (ModelVersion.Status.PENDING, ModelVersion.Status.BUILDING, ModelVersion.Status.VERIFYING)
 REFRESH_SECONDS = 3
@@ -104,6 +108,26 @@ def metric_sort_key(metric):
     return (METRIC_ORDER.index(metric) if metric in METRIC_ORDER else len(METRIC_ORDER), metric)
 
 
+def metrics_test_file(metrics):
+    """Return the test file's name and what was evaluated ("test.csv · 1,440 customers"), or None."""
+    if not isinstance(metrics, dict):
+        return None
+    name = next(
+        (metrics[key] for key in ("test_file", "test", "test_path") if isinstance(metrics.get(key), str)),
+        None,
+    )
+    if name is None and isinstance(metrics.get("test"), dict):
+        name = next((metrics["test"][k] for k in ("name", "file", "path") if metrics["test"].get(k)), None)
+    if name is None:
+        return None
+    counts = [
+        f"{metrics[key]:,} {text}"
+        for key, text in (("customers", "customers"), ("relevant_items", "held-out items"))
+        if isinstance(metrics.get(key), int)
+    ]
+    return " · ".join([str(name).replace("\\", "/").rsplit("/", 1)[-1], *counts])
+
+
 def metrics_table_html(metrics):
     """Return a version's metrics as an HTML table (strategies × metrics), or "" when there are none."""
     strategies = metric_strategies(metrics)
@@ -124,15 +148,117 @@ def metrics_table_html(metrics):
             for strategy, values in sorted(strategies.items())
         ),
     )
-    k, test = metrics.get("k"), metrics_test_data(metrics)
+    k, test = metrics.get("k"), metrics_test_file(metrics)
     caption = " · ".join(
-        part for part in (f"k = {k}" if k else "", f"test data: {test}" if test else "") if part
+        part for part in (f"measured at k = {k}" if k else "", f"on {test}" if test else "") if part
     )
+    sha256 = metrics.get("test_sha256") if isinstance(metrics.get("test_sha256"), str) else ""
     return format_html(
-        '<table class="hr-metrics"><caption>{}</caption><thead><tr><th></th>{}</tr></thead><tbody>{}</tbody></table>',
+        '<table class="hr-metrics"><caption title="{}">{}</caption><thead><tr><th></th>{}</tr></thead>'
+        "<tbody>{}</tbody></table>",
+        f"sha256 of the test file: {sha256}" if sha256 else "",
         caption,
         head,
         rows,
+    )
+
+
+CHART_METRICS = ("ndcg", "precision", "recall", "map")
+CHART_LABEL_WIDTH = 70
+CHART_BAR_WIDTH = 300
+CHART_BAR_HEIGHT = 12
+CHART_GAP = 8
+
+
+def metrics_chart_context(version, active):
+    """Return the bars of the offline-metrics charts: per metric, per strategy, this version beside the active one.
+
+    The active version's bars are left out when its metrics were measured on other test data or k.
+    """
+    mine = metric_strategies(version.metrics)
+    if not mine:
+        return None
+    comparable = (
+        active is not None and active.pk != version.pk and compare_metrics(version, active).comparable
+    )
+    theirs = metric_strategies(active.metrics) if comparable else {}
+    series = [(version.label, "hr-bar-this", mine)] + (
+        [(active.label, "hr-bar-active", theirs)] if theirs else []
+    )
+    charts = []
+    for metric in CHART_METRICS:
+        strategies = sorted(name for name, values in mine.items() if metric in values)
+        if not strategies:
+            continue
+        top = max(values[metric] for _, _, source in series for values in source.values() if metric in values)
+        scale = CHART_BAR_WIDTH / top if top > 0 else 0
+        rows, y = [], 0
+        for strategy in strategies:
+            bars = []
+            for offset, (label, css, source) in enumerate(series):
+                value = source.get(strategy, {}).get(metric)
+                if value is None:
+                    continue
+                width = max(value * scale, 1)
+                bars.append(
+                    {
+                        "label": label,
+                        "css": css,
+                        "value": f"{value:.4f}",
+                        "y": y + offset * (CHART_BAR_HEIGHT + 2),
+                        "width": round(width, 1),
+                        "text_x": round(CHART_LABEL_WIDTH + width + 4, 1),
+                    }
+                )
+            rows.append({"strategy": strategy, "y": y, "bars": bars})
+            y += len(series) * (CHART_BAR_HEIGHT + 2) + CHART_GAP
+        charts.append({"metric": metric, "rows": rows, "height": y})
+    return {
+        "charts": charts,
+        "series": [(label, css) for label, css, _ in series],
+        "k": version.metrics.get("k"),
+        "test": metrics_test_file(version.metrics),
+        "label_width": CHART_LABEL_WIDTH,
+        "bar_height": CHART_BAR_HEIGHT,
+        "width": CHART_LABEL_WIDTH + CHART_BAR_WIDTH + 60,
+        "active_left_out": active is not None and active.pk != version.pk and not comparable,
+        "active": active,
+    }
+
+
+def metrics_chart_html(version, active):
+    """Return the inline SVG charts of a version's offline metrics, or "" when it has none."""
+    context = metrics_chart_context(version, active)
+    if context is None:
+        return ""
+    return render_to_string("admin/modelstore/modelversion/metrics_chart.html", context)
+
+
+TIMELINE_LENGTH = 20
+
+
+def activation_timeline(version):
+    """Return the latest activations and rollbacks of a version's kind, newest first, marking this version's."""
+    events = ActivationEvent.objects.filter(kind=version.kind).select_related("user")[:TIMELINE_LENGTH]
+    return [
+        {
+            "event": event,
+            "when": _when(event.created_at),
+            "who": event.user.get_username() if event.user_id else COMMAND_LINE,
+            "involves": version.pk in (event.to_version_id, event.from_version_id),
+            "to_this": event.to_version_id == version.pk,
+        }
+        for event in events
+    ]
+
+
+def activation_timeline_html(version):
+    """Return the activation timeline of a version's kind as HTML, or "" when nothing was activated."""
+    entries = activation_timeline(version)
+    if not entries:
+        return ""
+    return render_to_string(
+        "admin/modelstore/modelversion/timeline.html", {"entries": entries, "version": version}
     )
 
 
@@ -144,7 +270,8 @@ class MetricsComparison:
     reason: str = ""
     test_data: str = ""
     k: int | None = None
-    rows: list = field(default_factory=list)  # (strategy, metric, candidate, active, worse)
+    rows: list = field(default_factory=list)  # (strategy, metric, candidate, active, worse, difference)
+    same: list = field(default_factory=list)  # (strategy, metric, value): equal on both sides
     worse: list = field(default_factory=list)  # "cf ndcg 0.1200 < 0.1500"
 
 
@@ -164,15 +291,22 @@ def compare_metrics(candidate, active):
         return MetricsComparison(
             False, f"The metrics were measured at different k ({k_mine} and {k_theirs})."
         )
-    comparison = MetricsComparison(True, test_data=test_mine, k=k_mine)
+    comparison = MetricsComparison(
+        True, test_data=metrics_test_file(candidate.metrics) or test_mine, k=k_mine
+    )
     for strategy in sorted(set(mine) & set(theirs)):
         for metric in sorted(set(mine[strategy]) & set(theirs[strategy]), key=metric_sort_key):
             new, old = mine[strategy][metric], theirs[strategy][metric]
+            if f"{new:.4f}" == f"{old:.4f}":
+                comparison.same.append((strategy, metric, new))
+                continue
             worse = new > old if metric in LOWER_IS_BETTER else new < old
-            comparison.rows.append((strategy, metric, new, old, worse))
+            share = f" ({(new - old) / old * 100:+.1f} %)" if old else ""
+            difference = f"{new - old:+.4f}{share}".replace("-", "−")
+            comparison.rows.append((strategy, metric, new, old, worse, difference))
             if worse:
                 comparison.worse.append(f"{strategy} {metric} {new:.4f} (active {old:.4f})")
-    if not comparison.rows:
+    if not comparison.rows and not comparison.same:
         return MetricsComparison(False, "The two versions share no strategy and metric to compare.")
     return comparison
 
@@ -256,7 +390,6 @@ def upload_view(model_admin, request):
                 form = UploadForm()
             else:
                 if created:
-                    model_admin.log_addition(request, version, [{"added": {}}])
                     model_admin.message_user(
                         request,
                         f"Uploaded “{version.label}” ({human_bytes(version.size_bytes)}); "
@@ -334,42 +467,97 @@ def build_view(model_admin, request):
 
 
 def _facts(version):
-    """Return the rows of the side-by-side table for one version (or None)."""
+    """Return ``{key: (text, number or None)}`` for one version's side of the comparison (or None)."""
     if version is None:
         return None
     ndcg = headline_ndcg(version)
+    cf = version.kind == ModelVersion.Kind.CF
     return {
-        "label": version.label,
-        "status": version.get_status_display(),
-        "users": f"{version.n_users:,}" if version.kind == ModelVersion.Kind.CF else "—",
-        "items": f"{version.n_items:,}",
-        "recommendations": f"{version.n_recommendations:,}",
-        "factors": f"{version.n_factors:,}",
-        "size": human_bytes(version.size_bytes),
-        "compression": version.compression or "none (memory-mapped)",
-        "layout": version.source_layout or "—",
-        "ndcg": f"{ndcg[0]:.4f} ({ndcg[2]}{f' @{ndcg[1]}' if ndcg[1] else ''})" if ndcg else "—",
-        "created": _when(version.created_at),
-        "created_by": version.created_by.get_username() if version.created_by_id else "—",
-        "activated": _when(version.activated_at),
+        "label": (version.label, None),
+        "status": (version.get_status_display(), None),
+        "users": (f"{version.n_users:,}", version.n_users) if cf else ("—", None),
+        "items": (f"{version.n_items:,}", version.n_items),
+        "recommendations": (f"{version.n_recommendations:,}", version.n_recommendations),
+        "factors": (f"{version.n_factors:,}", version.n_factors),
+        "size": (human_bytes(version.size_bytes), version.size_bytes),
+        "compression": (version.compression or "none (memory-mapped)", None),
+        "layout": (version.source_layout or "—", None),
+        "ndcg": (
+            f"{ndcg[0]:.4f} ({ndcg[2]}{f' @{ndcg[1]}' if ndcg[1] else ''})" if ndcg else "—",
+            ndcg[0] if ndcg else None,
+        ),
+        "created": (_when(version.created_at), None),
+        "created_by": (version.created_by.get_username() if version.created_by_id else "—", None),
+        "activated": (_when(version.activated_at), None),
     }
 
 
-FACT_LABELS = (
-    ("label", "Label"),
-    ("status", "Status"),
-    ("users", "Users"),
-    ("items", "Items"),
-    ("recommendations", "Recommendations"),
-    ("factors", "Factors"),
-    ("size", "Size"),
-    ("compression", "Compression"),
-    ("layout", "Source layout"),
-    ("ndcg", "NDCG"),
-    ("created", "Created"),
-    ("created_by", "Created by"),
-    ("activated", "Last activated"),
-)
+def _fact_labels(version):
+    """Return ``(key, title)`` of the comparison rows; CB rows speak of neighbours and terms or dimensions."""
+    if version.kind == ModelVersion.Kind.CF:
+        counts = (
+            ("users", "Users"),
+            ("items", "Items"),
+            ("recommendations", "Recommendations"),
+            ("factors", "Factors"),
+        )
+    else:
+        counts = (
+            ("items", "Items"),
+            ("recommendations", "Precomputed neighbours"),
+            ("factors", vector_word(version).capitalize()),
+        )
+    return (
+        ("label", "Label"),
+        ("status", "Status"),
+        *counts,
+        ("size", "Size"),
+        ("compression", "Compression"),
+        ("layout", "Source layout"),
+        ("ndcg", "NDCG"),
+        ("created", "Created"),
+        ("created_by", "Created by"),
+        ("activated", "Last activated"),
+    )
+
+
+def _difference(key, mine, theirs):
+    """Return the candidate minus the active value as text ("+120", "−1.2 MiB", "+0.0150 (+12.0 %)"), or ""."""
+    if mine is None or theirs is None or mine == theirs:
+        return ""
+    delta = mine - theirs
+    sign = "+" if delta > 0 else "−"
+    if key == "size":
+        return f"{sign}{human_bytes(abs(delta))}"
+    if key == "ndcg":
+        share = f" ({sign}{abs(delta) / theirs * 100:.1f} %)" if theirs else ""
+        return f"{sign}{abs(delta):.4f}{share}"
+    return f"{sign}{abs(delta):,}"
+
+
+@dataclass
+class FactComparison:
+    """The side-by-side table: rows that differ, and identical rows (shown folded)."""
+
+    differing: list = field(default_factory=list)  # (title, candidate, active, difference)
+    identical: list = field(default_factory=list)  # (title, value)
+
+
+def compare_facts(version, other):
+    """Compare two versions' facts row by row; without ``other`` every row is listed as differing."""
+    mine, theirs = _facts(version), _facts(other)
+    comparison = FactComparison()
+    for key, title in _fact_labels(version):
+        text, number = mine[key]
+        if theirs is None:
+            comparison.differing.append((title, text, "", ""))
+            continue
+        their_text, their_number = theirs[key]
+        if text == their_text:
+            comparison.identical.append((title, text))
+        else:
+            comparison.differing.append((title, text, their_text, _difference(key, number, their_number)))
+    return comparison
 
 
 def activate_view(model_admin, request, object_id):
@@ -393,11 +581,6 @@ def activate_view(model_admin, request, object_id):
         return HttpResponseRedirect(_changelist_url(model_admin))
 
     active = selectors.active_version(version.kind)
-    mine, theirs = _facts(version), _facts(active if active and active.pk != version.pk else None)
-    rows = [
-        (title, mine[key], theirs[key] if theirs else "", bool(theirs) and mine[key] != theirs[key])
-        for key, title in FACT_LABELS
-    ]
     context = _context(
         model_admin,
         request,
@@ -405,7 +588,7 @@ def activate_view(model_admin, request, object_id):
         object=version,
         original=version,
         active=active,
-        rows=rows,
+        facts=compare_facts(version, active if active and active.pk != version.pk else None),
         metrics=compare_metrics(version, active) if active and active.pk != version.pk else None,
         is_ready=version.status == ModelVersion.Status.READY,
         is_active=version.is_active,
@@ -414,24 +597,40 @@ def activate_view(model_admin, request, object_id):
 
 
 def rollback_view(model_admin, request, kind):
-    """Re-activate the version that was active before the current one of ``kind`` (POST only)."""
+    """Show what a rollback of ``kind`` would switch (GET); re-activate the previous version (POST)."""
     if not model_admin.has_activate_permission(request):
         raise PermissionDenied
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     if kind not in ModelVersion.Kind.values:
         raise Http404(f"No model kind {kind!r}.")
-    try:
-        event = services.version_rollback(kind=kind, user=request.user)
-    except RegistryError as exc:
-        model_admin.message_user(request, f"Not rolled back: {exc}.", messages.ERROR)
-    else:
-        model_admin.message_user(
-            request,
-            f"Rolled {kind} back from “{event.from_label}” to “{event.to_label}”.",
-            messages.SUCCESS,
-        )
-    return HttpResponseRedirect(_changelist_url(model_admin))
+    if request.method == "POST":
+        try:
+            event = services.version_rollback(kind=kind, user=request.user)
+        except RegistryError as exc:
+            model_admin.message_user(request, f"Not rolled back: {exc}.", messages.ERROR)
+        else:
+            model_admin.message_user(
+                request,
+                f"Rolled {kind} back from “{event.from_label}” to “{event.to_label}”.",
+                messages.SUCCESS,
+            )
+        return HttpResponseRedirect(_changelist_url(model_admin))
+
+    target, active = services.rollback_target(kind), selectors.active_version(kind)
+    ready = target is not None and target.status == ModelVersion.Status.READY
+    context = _context(
+        model_admin,
+        request,
+        f"Roll {kind.upper()} back to {target.label}?"
+        if target
+        else f"Nothing to roll {kind.upper()} back to",
+        kind=kind,
+        target=target,
+        active=active,
+        ready=ready,
+        facts=compare_facts(target, active) if target else None,
+        metrics=compare_metrics(target, active) if target else None,
+    )
+    return TemplateResponse(request, "admin/modelstore/modelversion/rollback_confirmation.html", context)
 
 
 def rollback_choices(model_admin, request):

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 from kombu.exceptions import OperationalError as BrokerError
 
-from . import selectors, storage
+from . import audit, selectors, storage
 from .bundles import (
     BundleError,
     IncompatibleBundle,
@@ -237,6 +237,13 @@ def version_register(*, path, kind=None, label="", notes="", user=None, compress
             user=user,
             compress=compress,
         )
+    if result.created:
+        audit.log_version_action(
+            user=user,
+            version=result.version,
+            flag=audit.ADDITION,
+            message=f"Registered from {Path(path).name}.",
+        )
     return Registered(result.version, result.created, time.perf_counter() - started)
 
 
@@ -350,7 +357,7 @@ def version_activate(*, version, user=None, action=ActivationEvent.Action.ACTIVA
     now = timezone.now()
     ModelVersion.objects.filter(pk=target.pk).update(is_active=True, activated_at=now, activated_by=user)
     version.refresh_from_db()
-    return ActivationEvent.objects.create(
+    event = ActivationEvent.objects.create(
         kind=target.kind,
         action=action,
         from_version=current,
@@ -359,6 +366,10 @@ def version_activate(*, version, user=None, action=ActivationEvent.Action.ACTIVA
         to_label=target.label,
         user=user,
     )
+    was = f" (was {current.label})" if current else ""
+    verb = "Rolled back to this version" if action == ActivationEvent.Action.ROLLBACK else "Activated"
+    audit.log_version_action(user=user, version=target, flag=audit.CHANGE, message=f"{verb}{was}.")
+    return event
 
 
 def rollback_target(kind):
@@ -553,6 +564,12 @@ def version_queue_build(
 
     parse_compression(compress)
     version = version_start_build(kind=kind, label=label, notes=notes, user=user)
+    audit.log_version_action(
+        user=user,
+        version=version,
+        flag=audit.ADDITION,
+        message=f"Build queued from {Path(artifacts_path).name}.",
+    )
     user_id = getattr(user, "pk", None)
 
     def send():

@@ -4,13 +4,15 @@ There is no model behind it, so nothing is registered: ``install`` adds the page
 admin site's URLs (``admin:recommendations_train``) and, for those allowed to use it, to
 the site's app list (the index and the navigation sidebar). Validation lives in
 ``forms.TrainingForm``; storing the uploads and queueing the work in
-``tasks.training_queue``. Using the page takes ``modelstore.add_modelversion``.
+``tasks.training_queue``. After a post the run's own page (``admin:recommendations_training_run``)
+shows whether it is queued or running, its stage, and the versions it made or matched; it
+refreshes itself while the run is busy. Using the pages takes ``modelstore.add_modelversion``.
 """
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
@@ -20,10 +22,14 @@ from modelstore.models import ModelVersion
 from modelstore.upload import admin_upload_door, upload_refusals
 
 from .forms import TrainingForm
+from .models import TrainingRun
 from .tasks import training_queue
 
 PERMISSION = "modelstore.add_modelversion"
 URL_NAME = "recommendations_train"
+RUN_URL_NAME = "recommendations_training_run"
+RUN_REFRESH_SECONDS = 2
+RECENT_RUNS = 5
 FIELDSETS = [
     ("Data", {"fields": ["interactions", "data_format", "items", "split_date"]}),
     (
@@ -44,7 +50,7 @@ def train_view(request, site=admin.site):
             data = form.cleaned_data
             try:
                 with transaction.atomic():
-                    cf_version, cb_version = training_queue(
+                    run = training_queue(
                         interactions_file=data["interactions"],
                         items_file=data["items"],
                         data_format=data["data_format"],
@@ -60,15 +66,14 @@ def train_view(request, site=admin.site):
             except BrokerUnavailable as exc:
                 messages.error(request, f"Training was not started: {exc}.")
             else:
-                built = f"CF version {cf_version.pk}" + (
-                    f" and CB version {cb_version.pk}" if cb_version else ""
-                )
-                then = "; they become active once verified" if data["activate"] else ""
+                then = "; the new versions become active once verified" if data["activate"] else ""
                 messages.success(
                     request,
-                    f"Training from “{data['interactions'].name}” started: {built} are listed here{then}.",
+                    f"Training from “{data['interactions'].name}” is queued{then}. This page follows it.",
                 )
-                return HttpResponseRedirect(_next_url(request, site))
+                return HttpResponseRedirect(
+                    reverse(f"admin:{RUN_URL_NAME}", args=[run.pk], current_app=site.name)
+                )
     else:
         form = TrainingForm()
     context = form_context(
@@ -79,17 +84,34 @@ def train_view(request, site=admin.site):
         FIELDSETS,
         form_id="training_form",
         submit_label="Train and build",
+        runs=TrainingRun.objects.select_related("created_by")[:RECENT_RUNS],
     )
     return TemplateResponse(request, "admin/recommendations/train.html", context)
 
 
-def _next_url(request, site):
-    """Return the version list, or this page again for someone who may add versions but not list them."""
-    if request.user.has_perm("modelstore.view_modelversion") or request.user.has_perm(
+def run_view(request, run_id, site=admin.site):
+    """Show a training run: queued or running (refreshing itself), then the versions it made or matched."""
+    if not request.user.has_perm(PERMISSION):
+        raise PermissionDenied
+    run = TrainingRun.objects.filter(pk=run_id).select_related("created_by").first()
+    if run is None:
+        raise Http404(f"No training run {run_id}.")
+    model_admin = site.get_model_admin(ModelVersion)
+    may_list = request.user.has_perm("modelstore.view_modelversion") or request.user.has_perm(
         "modelstore.change_modelversion"
-    ):
-        return reverse("admin:modelstore_modelversion_changelist", current_app=site.name)
-    return reverse(f"admin:{URL_NAME}", current_app=site.name)
+    )
+    context = {
+        **site.each_context(request),
+        "opts": ModelVersion._meta,
+        "title": f"Training run {run.pk}",
+        "media": model_admin.media,
+        "has_view_permission": may_list,
+        "run": run,
+        "outcome": run.outcome_lines(),
+        "refresh_seconds": RUN_REFRESH_SECONDS if run.is_busy else None,
+        "train_url": reverse(f"admin:{URL_NAME}", current_app=site.name),
+    }
+    return TemplateResponse(request, "admin/recommendations/training_run.html", context)
 
 
 def install(site):
@@ -102,9 +124,14 @@ def install(site):
     train = admin_upload_door(
         site.admin_view(lambda request: train_view(request, site)), permission=PERMISSION
     )
+    run_page = site.admin_view(lambda request, run_id: run_view(request, run_id, site))
 
     def get_urls():
-        return [path("recommendations/train/", train, name=URL_NAME), *site_get_urls()]
+        return [
+            path("recommendations/train/", train, name=URL_NAME),
+            path("recommendations/train/<int:run_id>/", run_page, name=RUN_URL_NAME),
+            *site_get_urls(),
+        ]
 
     def get_app_list(request, app_label=None):
         apps = site_get_app_list(request, app_label)

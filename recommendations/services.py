@@ -9,9 +9,10 @@
     # [{"item_id": "85123A", "score": 0.91, "rank": 1}, ...]
 
 The ``get_*`` methods return the list of items as the API's ``items`` (each
-``{"item_id", "score", "rank"}``, plus ``"title"`` when the CB model has titles).
-``recommend``, ``recommend_batch`` and ``similar`` return whole API answers: the items with
-the strategy, the fallback used (``None``, ``"popular"`` or ``"cf"``) and the versions that
+``{"item_id", "score", "rank"}``, plus ``"title"`` whenever a loaded CB model has titles,
+whatever the strategy). ``recommend``, ``recommend_batch`` and ``similar`` return whole API
+answers: the items with the strategy, the fallback used (``None``, ``"popular"`` or
+``"cf"``), what the scores are (``score_kind``, see ``SCORE_KINDS``) and the versions that
 produced them. The API views call these same methods.
 
 Errors: ``ModelUnavailable`` when no model of a needed kind can be served,
@@ -27,6 +28,14 @@ from .engines import POPULAR, HybridEngine
 from .engines.hybrid import check_weight
 from .engines.ranking import check_k
 from .serving import CB, CF, ModelUnavailable, get_cache
+
+# What an answer's scores are; every one is higher-is-better and, but for "cf", within 0..1.
+SCORE_KINDS = {
+    "cf": "the customer's factors dot the item's (implicit ALS confidence; about 0..1)",
+    "cb": "cosine similarity of the item's content vector to the customer's items or the given item (0..1)",
+    "hybrid": "weight × CF score + (1 − weight) × CB score, each scaled to 0..1 within the answer",
+    "popular": "the item's purchase count as a share of the most popular item's (0..1)",
+}
 
 CF_STRATEGY = "cf"
 CB_STRATEGY = "cb"
@@ -72,20 +81,22 @@ class HybridRecommendationService:
         """Return ``{"customer_id", "strategy", "items", "fallback", "model"}`` for one customer."""
         k, weight, exclude = self._arguments(k, strategy, weight, exclude)
         cf, cb = self._models(strategy)
-        return _recommend(customer_id, strategy, k, weight, exclude, cf, cb)
+        return _recommend(customer_id, strategy, k, weight, exclude, cf, cb, titles=self._titles(cb))
 
     def recommend_batch(self, customer_ids, *, k=None, strategy=CF_STRATEGY, weight=None, exclude=()):
         """Return one ``recommend`` answer per customer id, in the order given, all from the same models."""
         k, weight, exclude = self._arguments(k, strategy, weight, exclude)
         customer_ids = list(customer_ids)
         cf, cb = self._models(strategy)
+        titles = self._titles(cb)
         if strategy != CF_STRATEGY:
             return [
-                _recommend(customer_id, strategy, k, weight, exclude, cf, cb) for customer_id in customer_ids
+                _recommend(customer_id, strategy, k, weight, exclude, cf, cb, titles=titles)
+                for customer_id in customer_ids
             ]
         results = cf.engine.recommend_batch(customer_ids, k, exclude=exclude)
         return [
-            _answer(customer_id, strategy, result, result.fallback, cf, None)
+            _answer(customer_id, strategy, result, result.fallback, cf, None, titles=titles)
             for customer_id, result in zip(customer_ids, results, strict=True)
         ]
 
@@ -112,6 +123,10 @@ class HybridRecommendationService:
         exclude = [exclude] if isinstance(exclude, str) else list(exclude or ())
         return k, weight, exclude
 
+    def _titles(self, cb):
+        """Return the CB model whose titles go into answers: the one in use, else one already loaded."""
+        return cb if cb is not None else self.cache.peek(CB)
+
     def _models(self, strategy):
         """Return the ``(cf, cb)`` models a strategy needs; hybrid does without CB when there is none."""
         cf = self.cache.get(CF)
@@ -125,16 +140,17 @@ class HybridRecommendationService:
             return cf, None
 
 
-def _recommend(customer_id, strategy, k, weight, exclude, cf, cb):
+def _recommend(customer_id, strategy, k, weight, exclude, cf, cb, *, titles=None):
     if strategy == CF_STRATEGY:
         result = cf.engine.recommend(customer_id, k, exclude=exclude)
-        return _answer(customer_id, strategy, result, result.fallback, cf, None)
+        return _answer(customer_id, strategy, result, result.fallback, cf, None, titles=titles)
     if strategy == CB_STRATEGY:
         result, fallback = _content_for_customer(cf, cb, customer_id, k, exclude)
-        return _answer(customer_id, strategy, result, fallback, cf, cb)
+        return _answer(customer_id, strategy, result, fallback, cf, cb, titles=titles)
     engine = HybridEngine(cf.engine, cb.engine if cb else None)
     result = engine.recommend(customer_id, k, weight=weight, exclude=exclude)
-    return _answer(customer_id, strategy, result, result.fallback or (None if cb else CF_ONLY), cf, cb)
+    fallback = result.fallback or (None if cb else CF_ONLY)
+    return _answer(customer_id, strategy, result, fallback, cf, cb, titles=titles)
 
 
 def _content_for_customer(cf, cb, customer_id, k, exclude):
@@ -146,12 +162,22 @@ def _content_for_customer(cf, cb, customer_id, k, exclude):
     return cf.engine.popular(k, exclude=exclude), POPULAR
 
 
-def _answer(customer_id, strategy, result, fallback, cf, cb):
+def _score_kind(strategy, fallback):
+    """Return which of ``SCORE_KINDS`` an answer's scores are."""
+    if fallback == POPULAR:
+        return POPULAR
+    if fallback == CF_ONLY:
+        return CF_STRATEGY
+    return strategy
+
+
+def _answer(customer_id, strategy, result, fallback, cf, cb, *, titles=None):
     return {
         "customer_id": customer_id,
         "strategy": strategy,
-        "items": _items(result, cb),
+        "items": _items(result, titles if titles is not None else cb),
         "fallback": fallback,
+        "score_kind": _score_kind(strategy, fallback),
         "model": {
             "cf": cf.reference() if cf else None,
             "cb": cb.reference() if cb else None,
@@ -160,7 +186,7 @@ def _answer(customer_id, strategy, result, fallback, cf, cb):
 
 
 def _items(result, cb):
-    """Return ``[{"item_id", "score", "rank"[, "title"]}]`` as plain Python values."""
+    """Return ``[{"item_id", "score", "rank"[, "title"]}]`` as plain Python values; titles come from ``cb``."""
     ids = result.item_ids.tolist()
     scores = [score if math.isfinite(score) else None for score in result.scores.tolist()]
     items = [

@@ -5,24 +5,30 @@
 ``train_and_build`` once the transaction commits. The task takes those ids and paths,
 trains with ``recommendations.training.pipeline`` into a folder under the first of
 ``HYBRIDREC_ARTIFACT_ROOTS``, then builds, verifies (and, when asked, activates) the
-bundles through ``modelstore.services``. With no broker configured it runs in-process.
+bundles through ``modelstore.services``. A ``TrainingRun`` row records its state, stage and
+the versions it ended with. With no broker configured the task runs in a background thread
+of this process (with its own database connection), so the page that queued it answers at
+once; with a broker a Celery worker runs it.
 """
 
 import logging
 import shutil
+import threading
 import uuid
 from pathlib import Path
 
 from celery import shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connections, transaction
+from django.utils import timezone
 
 from modelstore import services
 from modelstore.bundles import BundleError
 from modelstore.exceptions import BrokerUnavailable, RegistryError
 from modelstore.models import ModelVersion
 
+from .models import TrainingRun
 from .training import options
 from .training.exceptions import TrainingError
 
@@ -59,10 +65,10 @@ def training_queue(
     notes="",
     user=None,
 ):
-    """Store the uploaded files, create the ``building`` rows and queue training once the transaction commits.
+    """Store the uploaded files, create the ``building`` rows and a queued run; start it once the transaction commits.
 
     A CB version is built when there are item texts: an items file, or the Online Retail
-    format (its descriptions). Return ``(cf_version, cb_version or None)``.
+    format (its descriptions). Return the ``TrainingRun``.
     """
     folder = upload_root() / uuid.uuid4().hex
     folder.mkdir(parents=True)
@@ -78,6 +84,13 @@ def training_queue(
         cf_version = services.version_start_build(kind="cf", notes=notes, user=user)
         with_cb = items_path is not None or data_format == "online-retail"
         cb_version = services.version_start_build(kind="cb", notes=notes, user=user) if with_cb else None
+        run = TrainingRun.objects.create(
+            source=source[:255],
+            cf_version=cf_version,
+            cb_version=cb_version,
+            steps=len(_steps(with_cb=with_cb, with_split=split_date is not None)),
+            created_by=user if getattr(user, "pk", None) else None,
+        )
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -92,19 +105,67 @@ def training_queue(
         "alpha": float(alpha),
         "activate": bool(activate),
         "user_id": getattr(user, "pk", None),
+        "run_id": run.pk,
     }
 
     def send():
         try:
-            services.task_queue(train_and_build, cf_version.pk, str(interactions_path), **arguments)
+            start_task(train_and_build, cf_version.pk, str(interactions_path), **arguments)
         except BrokerUnavailable:
             # Nothing would ever train them: no rows, no files left behind.
             ModelVersion.objects.filter(pk__in=[v.pk for v in (cf_version, cb_version) if v]).delete()
+            TrainingRun.objects.filter(pk=run.pk).delete()
             shutil.rmtree(folder, ignore_errors=True)
             raise
 
     transaction.on_commit(send)
-    return cf_version, cb_version
+    return run
+
+
+def start_task(task, *args, **kwargs):
+    """Send ``task`` to the broker, or with none configured run it in a background thread.
+
+    The thread gets its own database connections and closes them when the task ends.
+    Return the thread, or None when the task went to a broker.
+    """
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        services.task_queue(task, *args, **kwargs)
+        return None
+    thread = threading.Thread(
+        target=_run_in_thread, args=(task, args, kwargs), name=f"hybridrec-{task.name}", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def _run_in_thread(task, args, kwargs):
+    try:
+        task.apply(args=args, kwargs=kwargs, throw=True)
+    except Exception:
+        logger.exception("%s failed in its background thread", task.name)
+    finally:
+        connections.close_all()
+
+
+def _steps(*, with_cb, with_split):
+    """Return the stages a run goes through, in order."""
+    return [
+        step
+        for step in TrainingRun.STEPS
+        if (step != "building CB" or with_cb) and (step != "evaluating" or with_split)
+    ]
+
+
+def _run_update(run_id, **fields):
+    """Record a run's state (nothing when the run is unknown: a task queued by older code)."""
+    if run_id:
+        TrainingRun.objects.filter(pk=run_id).update(**fields)
+
+
+def _run_stage(run_id, steps, step, detail=""):
+    """Record that a run has reached ``step`` (one of ``steps``), with an optional detail."""
+    stage = f"{step}: {detail}" if detail else step
+    _run_update(run_id, step=steps.index(step) + 1, stage=stage[:255])
 
 
 def _store_upload(upload, folder, stem):
@@ -144,14 +205,16 @@ def train_and_build(
     alpha=options.DEFAULT_ALPHA,
     activate=False,
     user_id=None,
+    run_id=None,
 ):
     """Train from the files, then build and verify the ``building`` rows made by ``training_queue``.
 
     Idempotent: rows that are no longer ``building`` were finished by an earlier delivery
     and are left alone. Failures are recorded on the rows (status ``failed`` and the reason)
     and logged. With a split date the held-out pairs evaluate the new versions and the
-    metrics are stored on the CF version. Return ``{"cf": id, "cb": id or None}`` of the
-    resulting versions (an existing one when the same content was registered before).
+    metrics are stored on the CF version. The run ``run_id`` records each stage and the
+    outcome. Return ``{"cf": id, "cb": id or None}`` of the resulting versions (an existing
+    one when the same content was registered before).
     """
     from .training.pipeline import train_models
 
@@ -167,6 +230,17 @@ def train_and_build(
     if not building:
         return {kind: row.pk if row else None for kind, row in rows.items()}
 
+    steps = _steps(with_cb=cb_version_id is not None, with_split=split_date is not None)
+    _run_update(run_id, status=TrainingRun.Status.RUNNING, started_at=timezone.now(), steps=len(steps))
+    _run_stage(run_id, steps, "reading the files")
+
+    def progress(message):
+        message = message.strip()
+        if message.startswith("training ALS"):
+            _run_stage(run_id, steps, "training", message)
+        elif message and not message.startswith("reading"):
+            _run_update(run_id, stage=message[:255])
+
     try:
         summary = train_models(
             interactions_path=interactions_path,
@@ -178,15 +252,18 @@ def train_and_build(
             iterations=iterations,
             regularization=regularization,
             alpha=alpha,
+            progress=progress,
         )
     except (TrainingError, OSError) as exc:
         text = _one_line(exc)
         logger.warning("train_and_build: training for version %s failed: %s", cf_version_id, text)
         services.version_fail_builds(version_ids=ids, error=f"Training failed: {text}")
+        _run_finish(run_id, rows, error=f"Training failed: {text}")
         _remove_uploads(interactions_path, items_path)
         return {"cf": cf_version_id, "cb": cb_version_id}
     except Exception as exc:
         services.version_fail_builds(version_ids=ids, error=f"Training failed: {_one_line(exc)}")
+        _run_finish(run_id, rows, error=f"Training failed: {_one_line(exc)}")
         logger.exception("train_and_build: training for version %s failed", cf_version_id)
         raise
 
@@ -194,6 +271,7 @@ def train_and_build(
     folders = {"cf": summary["cf_dir"], "cb": summary["cb_dir"]}
     results = {}
     for kind, row in building.items():
+        _run_stage(run_id, steps, f"building {kind.upper()}")
         if folders[kind] is None:
             services.version_fail_builds(
                 version_ids=[row.pk], error="Training made no content vectors: the items have no text."
@@ -204,8 +282,33 @@ def train_and_build(
     _remove_uploads(interactions_path, items_path)
 
     if summary["test_path"] is not None and results.get("cf"):
+        _run_stage(run_id, steps, "evaluating")
         _evaluate(results["cf"], results.get("cb"), summary["test_path"])
-    return {kind: results.get(kind, row.pk if row else None) for kind, row in rows.items()}
+    final = {kind: results.get(kind, row.pk if row else None) for kind, row in rows.items()}
+    _run_finish(run_id, rows, final=final)
+    return final
+
+
+def _run_finish(run_id, rows, *, final=None, error=""):
+    """Record a run's end: the version each kind ended with (made or matched), or the error."""
+    final = final or {kind: row.pk for kind, row in rows.items() if row}
+    outcome = {
+        kind: {"id": pk, "made": rows[kind] is not None and pk == rows[kind].pk}
+        for kind, pk in final.items()
+        if pk
+    }
+    failed = bool(error) or any(
+        ModelVersion.objects.filter(pk=item["id"], status=ModelVersion.Status.FAILED).exists()
+        for item in outcome.values()
+    )
+    _run_update(
+        run_id,
+        status=TrainingRun.Status.FAILED if failed else TrainingRun.Status.DONE,
+        stage="failed" if failed else "done",
+        outcome=outcome,
+        error=error,
+        finished_at=timezone.now(),
+    )
 
 
 def _build(version, folder, *, activate, user):

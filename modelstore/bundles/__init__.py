@@ -33,6 +33,7 @@ from .metadata import plain_metadata
 from .safe import NATIVE_GLOBALS, SEED_GLOBALS, refuse, safe_joblib_load
 from .seed import convert_seed_bundle, is_seed_bundle
 from .verify import verify_arrays, verify_bundle
+from .writers import write_artifacts_bundle, write_cb_bundle, write_cf_bundle
 
 __all__ = [
     "CB",
@@ -64,7 +65,10 @@ __all__ = [
     "read_metadata",
     "verify_arrays",
     "verify_bundle",
+    "write_artifacts_bundle",
     "write_bundle",
+    "write_cb_bundle",
+    "write_cf_bundle",
 ]
 
 

@@ -89,9 +89,25 @@ def _flatten(errors, prefix=""):
         yield prefix, str(errors)
 
 
+BEARER_HINT = (
+    " The Authorization header says “Bearer …”, which this API does not take: "
+    "send “Authorization: Token <key>” (manage.py drf_create_token USER makes a key)."
+)
+
+
+def _bearer_hint(exc, context):
+    """Add a hint to a 401 whose request sent a Bearer token instead of a DRF ``Token``."""
+    request = context.get("request")
+    header = request.META.get("HTTP_AUTHORIZATION", "") if request is not None else ""
+    if isinstance(exc, exceptions.NotAuthenticated) and header.split(" ", 1)[0].lower() == "bearer":
+        # Keep the exception: DRF has set its status and WWW-Authenticate header on it.
+        exc.detail = exceptions.ErrorDetail(f"{exc.detail}{BEARER_HINT}", code=exc.detail.code)
+    return exc
+
+
 def exception_handler(exc, context):
     """Return DRF's answer for ``exc`` reshaped into the API's error body; None lets a bug be a 500."""
-    exc = _domain_error(exc)
+    exc = _bearer_hint(_domain_error(exc), context)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

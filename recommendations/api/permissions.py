@@ -39,3 +39,8 @@ class CanVerify(HasModelPermission):
 class CanActivate(HasModelPermission):
     perm = "modelstore.activate_modelversion"
     message = "Activating or rolling back needs the modelstore.activate_modelversion permission."
+
+
+class CanDownload(HasModelPermission):
+    perm = "modelstore.view_modelversion"
+    message = "Downloading a model version's file needs the modelstore.view_modelversion permission."

@@ -12,7 +12,7 @@ from rest_framework import serializers
 
 from modelstore.models import ModelVersion
 
-from ..services import STRATEGIES
+from ..services import SCORE_KINDS, STRATEGIES
 
 MAX_ID_LENGTH = 200
 MAX_EXCLUDE = 1000
@@ -148,11 +148,18 @@ class RollbackRequest(serializers.Serializer):
 # --- answer shapes, for the schema ------------------------------------------------------------
 
 
+SCORE_KIND_HELP = "What the scores are: " + "; ".join(f"{kind}: {text}" for kind, text in SCORE_KINDS.items())
+
+
 class ItemAnswer(serializers.Serializer):
     item_id = serializers.CharField()
     score = serializers.FloatField(allow_null=True)
     rank = serializers.IntegerField()
-    title = serializers.CharField(required=False, help_text="Present when the CB model has titles.")
+    title = serializers.CharField(
+        required=False,
+        allow_null=True,
+        help_text="Present, whatever the strategy, when a loaded CB model has titles; null for an item it lacks.",
+    )
 
 
 class ModelReference(serializers.Serializer):
@@ -175,6 +182,7 @@ class RecommendationAnswer(serializers.Serializer):
         allow_null=True,
         help_text='Null, "popular" (unknown customer or no history) or "cf" (hybrid without CB).',
     )
+    score_kind = serializers.ChoiceField(choices=list(SCORE_KINDS), help_text=SCORE_KIND_HELP)
     model = ModelsUsed()
 
 
@@ -183,6 +191,7 @@ class SimilarAnswer(serializers.Serializer):
     strategy = serializers.CharField()
     items = ItemAnswer(many=True)
     fallback = serializers.CharField(allow_null=True)
+    score_kind = serializers.ChoiceField(choices=list(SCORE_KINDS), help_text=SCORE_KIND_HELP)
     model = ModelsUsed()
 
 

@@ -15,6 +15,7 @@ urlpatterns = [
     path("models/<str:version>/", versions.VersionDetailView.as_view(), name="model-detail"),
     path("models/<str:version>/activate/", versions.ActivateView.as_view(), name="model-activate"),
     path("models/<str:version>/verify/", versions.VerifyView.as_view(), name="model-verify"),
+    path("models/<str:version>/file/", versions.VersionFileView.as_view(), name="model-file"),
     path("health/", views.HealthView.as_view(), name="health"),
     path("health/live/", views.HealthLiveView.as_view(), name="health-live"),
     path("health/ready/", views.HealthReadyView.as_view(), name="health-ready"),

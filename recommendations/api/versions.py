@@ -6,11 +6,15 @@ content was registered before. Activate and rollback answer 200 with the now-act
 verify 202 with the version as it stands. A refused file or registry rule is a 400 with
 ``{"detail", "code"}``; verifying a version still being built 409 ``version_busy``; a task queue
 that cannot be reached 503 ``broker_unavailable`` (a new upload is then not kept); a full disk
-507 ``insufficient_storage``.
+507 ``insufficient_storage``. ``GET /api/v1/models/<id>/file/`` streams the stored bundle file.
 """
 
 from django.conf import settings
+from django.core.files.storage import default_storage
+from django.http import FileResponse
 from django.urls import reverse
+from django.utils.text import get_valid_filename
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.authentication import TokenAuthentication
@@ -25,7 +29,7 @@ from modelstore.models import ModelVersion
 from modelstore.upload import UploadRefused, check_upload_headers, limited_upload_handlers, upload_refusals
 
 from .errors import ApiError, invalid, not_found
-from .permissions import CanActivate, CanUpload, CanVerify, CanView
+from .permissions import CanActivate, CanDownload, CanUpload, CanVerify, CanView
 from .serializers import (
     ErrorAnswer,
     RollbackRequest,
@@ -214,3 +218,35 @@ class RollbackView(APIView):
         body = checked(RollbackRequest, request.data)
         event = services.version_rollback(kind=body["kind"], user=request.user)
         return answer(event.to_version)
+
+
+class VersionFileView(APIView):
+    """Stream a version's stored bundle file (as registered: converted and, maybe, compressed)."""
+
+    throttle_classes = [ScopedWindowThrottle]
+    throttle_scope = "models"
+    permission_classes = [CanDownload]
+
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="The bundle file, as an attachment named after the label; its sha256 is "
+                "the version's `sha256`.",
+            ),
+            400: REFUSED,
+            401: DENIED,
+            403: DENIED,
+            404: UNKNOWN,
+        },
+    )
+    def get(self, request, version):
+        target = version_or_404(version)
+        if not target.file or not default_storage.exists(target.file.name):
+            raise not_found(f"version {target.label} has no stored file", id=str(target.pk))
+        name = get_valid_filename(f"{target.label}.joblib") or f"version-{target.pk}.joblib"
+        response = FileResponse(
+            default_storage.open(target.file.name, "rb"), as_attachment=True, filename=name
+        )
+        response["X-Content-SHA256"] = target.sha256
+        return response

@@ -57,6 +57,10 @@ class CFEngine:
         self.interactions = csr(arrays, "interactions", ("indptr", "indices"), n_users)
         # Most popular first, ties by lower row; computed once per bundle.
         self._popular_rows = np.lexsort((np.arange(n_items), -self.item_popularity))
+        top = float(self.item_popularity.max()) if n_items else 0.0
+        self._popularity_share = (
+            (self.item_popularity / top).astype(np.float32) if top > 0 else np.zeros(n_items, np.float32)
+        )
 
     @property
     def n_users(self):
@@ -82,14 +86,18 @@ class CFEngine:
         return self.items.ids[self._had(u)]
 
     def popular(self, k=10, exclude=()):
-        """Return the ``k`` most popular items, leaving out ``exclude``; scores are the popularity."""
+        """Return the ``k`` most popular items, leaving out ``exclude``.
+
+        Scores are on a 0..1 scale like model scores: each item's popularity as a share of
+        the most popular item's (float32 (<=k,)).
+        """
         k = check_k(k)
         rows = self._popular_rows
         excluded = self.items.known_rows(exclude)
         if excluded.size:
             rows = rows[~blocked_mask(self.n_items, excluded)[rows]]
         rows = rows[:k]
-        return self._result(rows, self.item_popularity[rows])
+        return self._result(rows, self._popularity_share[rows])
 
     def recommend(self, customer_id, k=10, exclude=(), filter_already_liked=True):
         """Return the top ``k`` items for ``customer_id``.

@@ -2,6 +2,7 @@
 
 import io
 import os
+import re
 
 import pytest
 from django.contrib.admin.models import LogEntry
@@ -95,14 +96,14 @@ def form_errors(response):
 
 
 def test_the_upload_page_shows_the_form_and_the_limit(admin, settings):
-    settings.HYBRIDREC_MAX_UPLOAD_BYTES = 5_000_000
+    settings.HYBRIDREC_MAX_UPLOAD_BYTES = 5 * 1024**2
 
     response = admin.get(UPLOAD)
 
     assert response.status_code == 200
     body = response.content.decode()
     assert 'type="file"' in body and 'enctype="multipart/form-data"' in body
-    assert "At most 5.0 MB" in body
+    assert "At most 5 MiB" in body
 
 
 @pytest.mark.parametrize(
@@ -160,13 +161,13 @@ def assert_refused(response, media_files, field, text, status=200):
 
 
 def test_a_file_over_the_limit_is_refused_while_it_streams(admin, tmp_path, settings, media_files):
-    settings.HYBRIDREC_MAX_UPLOAD_BYTES = 1000
+    settings.HYBRIDREC_MAX_UPLOAD_BYTES = 1024
     path = native_file(tmp_path)
-    assert path.stat().st_size > 1000
+    assert path.stat().st_size > 1024
 
     response = upload(admin, path, notes="too big")
 
-    assert_refused(response, media_files, "file", "larger than the upload limit of 1.0 KB", status=413)
+    assert_refused(response, media_files, "file", "larger than the upload limit of 1 KiB", status=413)
     assert "HYBRIDREC_MAX_UPLOAD_BYTES" in form_errors(response)["file"]
     assert response.context["form"]["notes"].value() == "too big"  # the rest of the form survived
 
@@ -391,9 +392,9 @@ def test_the_list_shows_status_badges_sizes_counts_and_metrics(admin, superuser,
     assert body.count('class="hr-badge-active"') == 1
     assert "hr-status-ready" in body
     assert "0.1234" in body and "cf strategy, k = 10" in body
-    assert f"{old.size_bytes / 1000:.1f} KB" in body
+    assert f"{old.size_bytes / 1024:.1f} KiB" in body
     assert "by root" in body
-    assert "60 / 25 / 150" in body
+    assert "60 users · 25 items · 150 recommendations · 6 factors" in body
     assert "Roll back" not in body  # nothing was active before cf-old
     assert '<meta http-equiv="refresh"' not in body
 
@@ -439,7 +440,7 @@ def test_the_version_page_is_read_only_but_label_and_notes(admin, register):
     assert version.sha256 in body and version.content_sha256 in body
     assert version.numpy_version in body
     assert '<pre class="hr-json">' in body and "&quot;content_sha256&quot;" in body  # pretty JSON
-    assert 'class="hr-metrics"' in body and "0.3000" in body and "test data: t.csv" in body
+    assert 'class="hr-metrics"' in body and "0.3000" in body and "measured at k = 10 · on t.csv" in body
     assert reverse("admin:modelstore_modelversion_download", args=[version.pk]) in body
     assert "Activate…" in body
 
@@ -593,6 +594,13 @@ def test_roll_back_per_kind(admin, superuser, register):
     assert "Roll back CF to cf-first" in body
     assert "Roll back CB" not in body
 
+    # The button leads to a confirmation page first; looking at it changes nothing.
+    page = admin.get(rollback_url("cf")).content.decode()
+    assert "Roll CF back to cf-first?" in page and 'value="Roll back to cf-first"' in page
+    assert "Active now" in page and "cf-second" in page and "Difference" in page
+    second.refresh_from_db()
+    assert second.is_active and ActivationEvent.objects.count() == 2
+
     response = admin.post(rollback_url("cf"), follow=True)
 
     first.refresh_from_db()
@@ -605,7 +613,6 @@ def test_roll_back_per_kind(admin, superuser, register):
         "cf-first",
         superuser,
     )
-    assert admin.get(rollback_url("cf")).status_code == 405
 
 
 def test_roll_back_with_nothing_to_go_back_to(admin, register):
@@ -832,3 +839,126 @@ def test_metrics_as_the_evaluation_records_them_are_compared(admin, register):
 
     services.version_record_metrics(version=candidate, metrics={})
     assert "No offline metrics for" in admin.get(activate_url(candidate)).content.decode()
+
+
+def test_the_upload_page_states_the_default_limit_in_binary_units_as_the_readme_does(admin, settings):
+    settings.HYBRIDREC_MAX_UPLOAD_BYTES = 2147483648
+    body = admin.get(UPLOAD).content.decode()
+    assert "At most 2 GiB." in body and "2.1 GB" not in body
+    readme = (settings.BASE_DIR / "README.md").read_text()
+    assert "`2147483648` (2 GiB)" in readme
+
+
+# --- what the version page shows ---------------------------------------------------------------
+
+STRATEGY_METRICS = {"k": 10, "test": "test.csv", "test_sha256": "ab" * 32, "customers": 40}
+
+
+def with_metrics(version, **ndcg):
+    strategies = {name: {"ndcg": value, "precision": 0.05} for name, value in ndcg.items()}
+    ModelVersion.objects.filter(pk=version.pk).update(metrics={**STRATEGY_METRICS, "strategies": strategies})
+    version.refresh_from_db()
+    return version
+
+
+def test_the_version_page_charts_its_metrics_beside_the_active_versions(admin, register):
+    with_metrics(register("cf", factories.cf_array_set(seed=1), label="cf-live", activate=True), cf=0.2)
+    candidate = with_metrics(
+        register("cf", factories.cf_array_set(seed=2), label="cf-next"), cf=0.3, popular=0.1
+    )
+
+    body = admin.get(change_url(candidate)).content.decode()
+
+    charts = body[body.index('<div class="hr-charts">') :]
+    svg = charts[: charts.index("</div>")]
+    assert 'class="hr-bar-this"' in svg and 'class="hr-bar-active"' in svg
+    assert "cf-next: cf ndcg 0.3000" in svg and "cf-live: cf ndcg 0.2000" in svg
+    assert "cf-next: popular ndcg 0.1000" in svg
+    widths = {float(w) for w in re.findall(r'<rect class="hr-bar-\w+" x="\d+" y="\d+" width="([\d.]+)"', svg)}
+    assert max(widths) == 300 and 200 in widths  # 0.3 is the longest bar; 0.2 is two thirds of it
+    # Captions name the test file, not its hash.
+    table = body[body.index('<table class="hr-metrics">') : body.index("</table>", body.index("hr-metrics"))]
+    caption = re.search(r"<caption[^>]*>(.*?)</caption>", table).group(1)
+    assert caption == "measured at k = 10 · on test.csv · 40 customers"
+
+
+def test_the_version_page_shows_the_activation_timeline(admin, register, superuser):
+    first = register("cf", factories.cf_array_set(seed=1), label="cf-one", activate=True, user=superuser)
+    second = register("cf", factories.cf_array_set(seed=2), label="cf-two")
+    services.version_activate(version=second, user=superuser)
+    services.version_rollback(kind="cf")  # no user: the command line
+
+    body = admin.get(change_url(second)).content.decode()
+    timeline = body[body.index('<ol class="hr-timeline">') : body.index("</ol>", body.index("hr-timeline"))]
+    entries = re.findall(r"<li[^>]*>(.*?)</li>", timeline, flags=re.S)
+    texts = [" ".join(re.sub(r"<[^>]+>", " ", entry).split()) for entry in entries]
+    assert len(texts) == 3
+    assert "Roll back cf-two → cf-one by command line" in texts[0]
+    assert "Activate cf-one → cf-two by root" in texts[1]
+    assert "Activate — → cf-one by root" in texts[2]
+    assert first.label in body
+
+
+def test_a_cb_version_speaks_of_terms_not_factors_or_recommendations(admin, register):
+    version = register("cb", factories.cb_array_set(), label="cb-tfidf")
+    ModelVersion.objects.filter(pk=version.pk).update(metadata={"params": {"algorithm": "tfidf"}})
+    version.refresh_from_db()
+
+    row = admin.get(CHANGELIST).content.decode()
+    page = admin.get(change_url(version)).content.decode()
+    for body in (row, page):
+        assert f"{version.n_items} items · {version.n_factors} terms" in body or (
+            f"{version.n_items} items, {version.n_factors} terms" in body
+        )
+        assert "factors" not in re.sub(r"<[^>]+>", "", body.split("hr-json")[0]).lower().replace(
+            "n_factors", ""
+        )
+        assert "0 recommendations" not in body
+
+
+def test_the_compare_table_has_a_difference_column_and_folds_identical_rows(admin, register):
+    with_metrics(register("cf", factories.cf_array_set(seed=1), label="cf-live", activate=True), cf=0.2)
+    candidate = with_metrics(
+        register("cf", factories.cf_array_set(seed=2, n_users=70), label="cf-next"), cf=0.25
+    )
+
+    body = admin.get(reverse("admin:modelstore_modelversion_activate", args=[candidate.pk])).content.decode()
+
+    facts = body[body.index('class="hr-compare hr-facts"') : body.index("</table>", body.index("hr-facts"))]
+    assert '<th scope="col">Difference</th>' in facts
+    assert re.search(
+        r"<th scope=\"row\">Users</th><td>70</td><td>60</td><td class=\"hr-diff\">\+10</td>", facts
+    )
+    assert "Compression" not in facts and "Source layout" not in facts  # identical: folded below
+    folded = body[body.index('<details class="hr-compare hr-same">') :]
+    assert "identical rows" in folded and "compression" in folded.split("</summary>")[0]
+    metrics = body[body.index("hr-metrics-compare") :]
+    assert "+0.0500 (+25.0 %)" in metrics
+    assert "1 identical metric" in metrics  # precision is 0.05 on both sides
+
+
+def test_registry_actions_reach_the_admin_log(
+    admin, superuser, register, cf_folder, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        admin.post(
+            BUILD, {"cf_folder": str(cf_folder.resolve()), "compression": "none", "level": "3", "notes": ""}
+        )
+    built = ModelVersion.objects.get()
+    admin.post(reverse("admin:modelstore_modelversion_activate", args=[built.pk]))
+    with django_capture_on_commit_callbacks(execute=True):
+        admin.post(CHANGELIST, {"action": "verify_selected", "_selected_action": [built.pk]})
+    other = register("cf", factories.cf_array_set(seed=9), label="cf-other", user=superuser, activate=True)
+    services.version_activate(version=other, user=superuser)
+    admin.post(rollback_url("cf"))
+
+    messages = [entry.get_change_message() for entry in LogEntry.objects.order_by("pk")]
+    assert messages[0].startswith("Build queued from cf")
+    assert "Activated." in messages and "Verification queued." in messages
+    assert "Registered from upload-0.joblib." in messages
+    assert f"Rolled back to this version (was {other.label})." in messages
+    history = admin.get(reverse("admin:modelstore_modelversion_history", args=[built.pk])).content.decode()
+    assert "Build queued from cf" in history and "Activated." in history
+    assert "Rolled back to this version" in history
+    recent = admin.get(reverse("admin:index")).content.decode()
+    assert recent.count(f"{built.label} (") >= 1 and "Recent actions" in recent

@@ -151,3 +151,93 @@ def test_list_models_json_has_the_documented_fields(register):
     assert json.loads(run("list_models", "--kind", "cb", "--json"))[0]["kind"] == "cb"
     table = run("list_models")
     assert "yes" in table and "cf" in table
+
+
+def test_bundle_models_label_gets_the_kind_as_its_help_says(cf_folder):
+    run("bundle_models", "--cf-artifacts", str(cf_folder), "--label", "seed1")
+    assert ModelVersion.objects.get().label == "seed1-cf"
+
+
+def test_bundle_models_says_when_label_and_compression_were_not_applied(cf_folder):
+    first = run("bundle_models", "--cf-artifacts", str(cf_folder), "--label", "w47")
+    assert first.startswith("built") and "not applied" not in first
+    again = run("bundle_models", "--cf-artifacts", str(cf_folder), "--label", "w48", "--compress", "lz4")
+    assert again.startswith("already registered")
+    assert "--label w48-cf: not applied; the same content is registered as w47-cf" in again
+    assert "--compress lz4: not applied; the registered file is uncompressed" in again
+    version = ModelVersion.objects.get()
+    assert version.label == "w47-cf" and version.compression == ""
+
+
+def test_bundle_models_help_says_what_verify_and_label_do():
+    from modelstore.management.commands.bundle_models import Command
+
+    parser = Command().create_parser("manage.py", "bundle_models")
+    text = " ".join(parser.format_help().split())
+    assert "always done" not in text
+    assert "re-verify every registered version" in text and "new bundles are always verified" in text
+    assert "w48-cf" in text and "--out FILE" in text
+
+
+def test_bundle_models_out_writes_files_and_registers_nothing(cf_folder, cb_folder, tmp_path):
+    from modelstore.bundles import open_bundle, verify_bundle
+
+    out = run(
+        "bundle_models",
+        "--cf-artifacts",
+        str(cf_folder),
+        "--cb-artifacts",
+        str(cb_folder),
+        "--out",
+        str(tmp_path / "shipped" / "model.joblib"),
+        "--compress",
+        "lz4",
+    )
+    assert ModelVersion.objects.count() == 0
+    assert "(not registered)" in out
+    for kind in ("cf", "cb"):
+        path = tmp_path / "shipped" / f"model-{kind}.joblib"
+        bundle = open_bundle(path)
+        assert bundle.kind == kind and bundle.compression == "lz4"
+        verify_bundle(bundle)
+    # The written file registers as it is.
+    run("import_bundle", str(tmp_path / "shipped" / "model-cf.joblib"), "--label", "shipped")
+    assert ModelVersion.objects.get().n_users == 60
+
+
+def test_command_line_activations_are_recorded_with_a_user(register, django_user_model, monkeypatch):
+    from modelstore.models import ActivationEvent
+
+    first = register("cf", factories.cf_array_set(seed=1), label="one")
+    second = register("cf", factories.cf_array_set(seed=2), label="two")
+    ops = django_user_model.objects.create_user("ops")
+    monkeypatch.setattr("getpass.getuser", lambda: "nobody-here")
+
+    out = run("activate_model", "one")
+    assert "recorded as made from the command line" in out
+    assert ActivationEvent.objects.first().user is None
+
+    out = run("activate_model", "two", "--user", "ops")
+    assert out.rstrip().endswith("recorded as ops")
+    assert ActivationEvent.objects.first().user == ops
+
+    # Without --user, the Django user named like the OS login is used when there is one.
+    monkeypatch.setattr("getpass.getuser", lambda: "ops")
+    run("rollback_model", "--kind", "cf")
+    event = ActivationEvent.objects.first()
+    assert (event.action, event.to_version, event.user) == ("rollback", first, ops)
+    second.refresh_from_db()
+    assert not second.is_active
+
+    with pytest.raises(CommandError, match="no Django user named 'ghost'"):
+        run("activate_model", "two", "--user", "ghost")
+
+
+def test_import_bundle_says_when_label_was_not_applied(tmp_path):
+    from modelstore.bundles import write_bundle
+
+    path = tmp_path / "m.joblib"
+    write_bundle(path, kind="cf", arrays=factories.cf_array_set())
+    run("import_bundle", str(path), "--label", "first")
+    out = run("import_bundle", str(path), "--label", "second")
+    assert "--label second: not applied; the same content is registered as first" in out

@@ -433,3 +433,46 @@ def test_the_seed_data_gives_other_answers_for_another_version(api, register, cf
     second = api.get(RECS.format("C0001"), {"k": 5}).json()
     assert second["model"]["cf"]["id"] == other.pk
     assert [item["item_id"] for item in second["items"]] != [item["item_id"] for item in first]
+
+
+# --- what the scores are, and titles ---------------------------------------------------------
+
+
+def test_every_answer_says_what_its_scores_are_and_fallback_scores_share_the_0_to_1_scale(
+    api, cf_version, cb_version
+):
+    kinds = {
+        strategy: api.get(RECS.format("C0001"), {"strategy": strategy, "k": 5}).json()["score_kind"]
+        for strategy in ("cf", "cb", "hybrid")
+    }
+    assert kinds == {"cf": "cf", "cb": "cb", "hybrid": "hybrid"}
+    assert api.get(SIMILAR.format("I001"), {"k": 3}).json()["score_kind"] == "cb"
+
+    stranger = api.get(RECS.format("nobody-knows-me"), {"k": 5}).json()
+    assert stranger["fallback"] == "popular" and stranger["score_kind"] == "popular"
+    scores = [item["score"] for item in stranger["items"]]
+    assert scores[0] == 1.0 and all(0 < score <= 1 for score in scores)
+    batch = api.post(BATCH, {"customer_ids": ["C0001", "nobody"], "k": 2}, format="json").json()
+    assert [answer["score_kind"] for answer in batch["results"]] == ["cf", "popular"]
+
+
+def test_cf_answers_carry_titles_once_a_cb_model_is_loaded(api, cf_version, cb_version):
+    before = api.get(RECS.format("C0001"), {"k": 3}).json()
+    assert all("title" not in item for item in before["items"])  # CB is loaded lazily: not yet
+
+    api.get(SIMILAR.format("I001"), {"k": 3})  # loads CB
+    for answer in (
+        api.get(RECS.format("C0001"), {"k": 3}).json(),
+        api.get(RECS.format("nobody-knows-me"), {"k": 3}).json(),
+        api.post(BATCH, {"customer_ids": ["C0002"], "k": 3}, format="json").json()["results"][0],
+    ):
+        assert answer["model"]["cb"] is None  # CB did not make these answers ...
+        for item in answer["items"]:  # ... but its titles name their items
+            assert item["title"] == f"PRODUCT {int(item['item_id'][1:])}"
+
+
+def test_the_schema_documents_score_kind(api):
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    answer = schema["components"]["schemas"]["RecommendationAnswer"]
+    assert "score_kind" in answer["required"]
+    assert "share of the most popular item" in answer["properties"]["score_kind"]["description"]

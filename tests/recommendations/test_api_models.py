@@ -285,3 +285,60 @@ def test_activation_through_the_api_is_audited_and_served(client_for, api, cf_ve
     event = ActivationEvent.objects.first()
     assert (event.from_version_id, event.to_version_id) == (cf_version.pk, cf_version_two.pk)
     assert event.user.is_superuser
+
+
+# --- download and authentication hints ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [("anonymous", 401), ("staff", 403), ("staff+view_modelversion", 200), ("superuser", 200)],
+)
+def test_a_version_file_downloads_with_the_view_permission(role, expected, client_for, cf_version):
+    import hashlib
+
+    response = client_for(role).get(f"{MODELS}{cf_version.pk}/file/")
+    assert response.status_code == expected
+    if expected != 200:
+        assert response.json()["code"] in {"not_authenticated", "permission_denied"}
+        return
+    body = b"".join(response.streaming_content)
+    assert hashlib.sha256(body).hexdigest() == cf_version.sha256 == response["X-Content-SHA256"]
+    assert f'filename="{cf_version.label}.joblib"' in response["Content-Disposition"]
+
+
+def test_a_downloaded_file_registers_as_the_same_version(client_for, cf_version, tmp_path):
+    from modelstore import services
+
+    response = client_for("superuser").get(f"{MODELS}{cf_version.label}/file/")
+    path = tmp_path / "downloaded.joblib"
+    path.write_bytes(b"".join(response.streaming_content))
+    assert services.version_register(path=path).version.pk == cf_version.pk
+
+
+def test_downloading_an_unknown_version_is_404(client_for):
+    response = client_for("superuser").get(f"{MODELS}nope/file/")
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+def test_the_download_is_in_the_openapi_schema(api):
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    operation = schema["paths"]["/api/v1/models/{version}/file/"]["get"]
+    assert "application/octet-stream" in operation["responses"]["200"]["content"]
+
+
+def test_a_bearer_header_gets_a_hint_to_use_token(client_for):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    client_for("user")  # a user with a token
+    key = Token.objects.get().key
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    response = client.get(MODELS)
+    assert response.status_code == 401 and response["WWW-Authenticate"] == "Token"
+    body = response.json()
+    assert body["code"] == "not_authenticated"
+    assert "Authorization: Token <key>" in body["detail"] and "Bearer" in body["detail"]
+    # Without a Bearer header the answer stays as it was.
+    assert "Bearer" not in APIClient().get(MODELS).json()["detail"]

@@ -2,6 +2,7 @@
 
 import json
 import lzma
+import threading
 
 import numpy as np
 import pandas as pd
@@ -12,10 +13,22 @@ from django.urls import reverse
 
 from modelstore.models import ModelVersion
 from recommendations import tasks
+from recommendations.models import TrainingRun
 
 pytestmark = pytest.mark.django_db
 
 TRAIN_URL = "admin:recommendations_train"
+RUN_URL = "admin:recommendations_training_run"
+
+
+@pytest.fixture(autouse=True)
+def _train_in_the_test_transaction(request, monkeypatch):
+    """Run training inline, inside the test's transaction; ``transactional_db`` tests keep the thread."""
+    if "transactional_db" in request.fixturenames:
+        return
+    monkeypatch.setattr(
+        tasks, "start_task", lambda task, *args, **kwargs: task.apply(args=args, kwargs=kwargs, throw=True)
+    )
 
 
 def interactions_csv(n_users=40, n_items=20, seed=3):
@@ -108,14 +121,18 @@ def test_staff_without_the_permission_is_refused(client, staff, settings):
     assert "Train models" not in client.get(reverse("admin:index")).content.decode()
 
 
-def test_someone_who_may_add_but_not_list_versions_comes_back_to_the_page(
+def test_someone_who_may_add_but_not_list_versions_follows_the_run_page(
     client, staff, django_capture_on_commit_callbacks
 ):
     staff("add_modelversion")
     with django_capture_on_commit_callbacks(execute=True):
         response = post(client)
-    assert response.status_code == 302 and response["Location"] == reverse(TRAIN_URL)
-    assert "Training from “events.csv” started: CF version" in client.get(reverse(TRAIN_URL)).content.decode()
+    run = TrainingRun.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse(RUN_URL, args=[run.pk])
+    page = client.get(response["Location"]).content.decode()
+    assert "Training from “events.csv” is queued" in page
+    assert f"CF made version {run.outcome['cf']['id']}" in page
+    assert f'href="{reverse("admin:modelstore_modelversion_changelist")}" class="button"' not in page
 
 
 def test_the_form_and_the_index_entry(client, staff):
@@ -145,7 +162,7 @@ def test_a_small_csv_trains_and_yields_ready_active_versions(
         response = post(client, items=items_csv(), activate="on", notes="weekly run")
 
     assert response.status_code == 302
-    assert response["Location"] == reverse("admin:modelstore_modelversion_changelist")
+    assert response["Location"] == reverse(RUN_URL, args=[TrainingRun.objects.get().pk])
     versions = {v.kind: v for v in ModelVersion.objects.all()}
     assert set(versions) == {"cf", "cb"}
     for version in versions.values():
@@ -160,7 +177,8 @@ def test_a_small_csv_trains_and_yields_ready_active_versions(
     assert sorted(p.name for p in run.iterdir()) == ["cb", "cf"]
     assert uploads(settings) == []  # the uploads go once the versions are built
     page = client.get(response["Location"]).content.decode()
-    assert f"CF version {versions['cf'].pk} and CB version {versions['cb'].pk}" in page
+    assert f"CF made version {versions['cf'].pk}" in page and f"CB made version {versions['cb'].pk}" in page
+    assert "Done" in page and 'http-equiv="refresh"' not in page
 
 
 def test_with_a_split_date_the_new_cf_version_carries_offline_metrics(
@@ -237,9 +255,9 @@ def test_a_training_failure_is_recorded_on_the_rows(
 def test_the_task_is_idempotent(tmp_path, settings):
     source = tmp_path / "events.csv"
     source.write_bytes(interactions_csv())
-    cf_version, _ = tasks.training_queue(
+    cf_version = tasks.training_queue(
         interactions_file=SimpleUploadedFile("events.csv", source.read_bytes()), factors=8, iterations=3
-    )
+    ).cf_version
     interactions_path = next((settings.MEDIA_ROOT / "training").rglob("interactions.csv"))
     first = tasks.train_and_build(cf_version.pk, str(interactions_path), factors=8, iterations=3)
     built = ModelVersion.objects.get(pk=first["cf"])
@@ -253,15 +271,17 @@ def test_the_task_is_idempotent(tmp_path, settings):
 
 def test_queueing_waits_for_the_commit(tmp_path, django_capture_on_commit_callbacks, monkeypatch):
     queued = []
-    monkeypatch.setattr(tasks.train_and_build, "delay", lambda *args, **kwargs: queued.append((args, kwargs)))
+    monkeypatch.setattr(tasks, "start_task", lambda task, *args, **kwargs: queued.append((args, kwargs)))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        cf_version, cb_version = tasks.training_queue(
+        run = tasks.training_queue(
             interactions_file=SimpleUploadedFile("events.csv", interactions_csv()),
             items_file=SimpleUploadedFile("items.csv.gz", b"not used"),
             split_date=pd.Timestamp("2021-02-01").date(),
             activate=True,
         )
     assert queued == [] and len(callbacks) == 1
+    cf_version, cb_version = run.cf_version, run.cb_version
+    assert run.status == TrainingRun.Status.QUEUED and run.steps == 5
     assert cf_version.status == cb_version.status == ModelVersion.Status.BUILDING
     callbacks[0]()
     ((args, kwargs),) = queued
@@ -269,3 +289,81 @@ def test_queueing_waits_for_the_commit(tmp_path, django_capture_on_commit_callba
     assert kwargs["cb_version_id"] == cb_version.pk and kwargs["items_path"].endswith("/items.csv.gz")
     assert kwargs["split_date"] == "2021-02-01" and kwargs["activate"] is True
     json.dumps([args, kwargs])  # plain values only: a real broker carries them as JSON
+
+
+@pytest.fixture
+def held_training(monkeypatch):
+    """Hold training until ``release`` is set; record the threads that run it."""
+    from recommendations.training import pipeline
+
+    release, threads = threading.Event(), []
+    real_train, real_start = pipeline.train_models, tasks.start_task
+
+    def train_models(**kwargs):
+        assert release.wait(60), "the test never released training"
+        return real_train(**kwargs)
+
+    def start_task(task, *args, **kwargs):
+        thread = real_start(task, *args, **kwargs)
+        threads.append(thread)
+        return thread
+
+    monkeypatch.setattr(pipeline, "train_models", train_models)
+    monkeypatch.setattr(tasks, "start_task", start_task)
+    return release, threads
+
+
+def test_without_a_broker_training_runs_in_the_background_and_the_page_follows_it(
+    client, staff, held_training, transactional_db
+):
+    release, threads = held_training
+    staff("add_modelversion", "view_modelversion")
+    response = post(client, items=items_csv())
+
+    # The answer came while training is still held: the run page says so and refreshes itself.
+    assert response.status_code == 302
+    run = TrainingRun.objects.get()
+    page = client.get(response["Location"]).content.decode()
+    assert run.status in ("queued", "running") and ("Queued" in page or "Running" in page)
+    assert 'http-equiv="refresh"' in page and "<progress" in page
+    assert {v.status for v in ModelVersion.objects.all()} == {"building"}
+
+    release.set()
+    (thread,) = threads
+    thread.join(120)
+    assert not thread.is_alive() and thread.name == "hybridrec-recommendations.tasks.train_and_build"
+    run.refresh_from_db()
+    versions = {v.kind: v for v in ModelVersion.objects.all()}
+    assert run.status == "done" and run.step == run.steps == 4, run.stage
+    assert {kind: v.status for kind, v in versions.items()} == {"cf": "ready", "cb": "ready"}
+    page = client.get(response["Location"]).content.decode()
+    assert f"CF made version {versions['cf'].pk}" in page and f"CB made version {versions['cb'].pk}" in page
+    assert 'http-equiv="refresh"' not in page
+
+
+def test_training_the_same_content_again_names_the_versions_it_matched(
+    client, staff, django_capture_on_commit_callbacks
+):
+    staff("add_modelversion", "view_modelversion")
+    with django_capture_on_commit_callbacks(execute=True):
+        post(client, items=items_csv())
+    first = {v.kind: v.pk for v in ModelVersion.objects.all()}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(client, items=items_csv())
+
+    # Same files, same parameters: the same content, so no new rows and no phantom ids.
+    assert {v.kind: v.pk for v in ModelVersion.objects.all()} == first
+    run = TrainingRun.objects.first()
+    assert run.outcome == {"cf": {"id": first["cf"], "made": False}, "cb": {"id": first["cb"], "made": False}}
+    page = client.get(response["Location"]).content.decode()
+    assert f"CF matched version {first['cf']}" in page and f"CB matched version {first['cb']}" in page
+
+
+def test_a_failed_run_says_why(client, staff, django_capture_on_commit_callbacks):
+    staff("add_modelversion")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(client, split_date="2020-01-01")
+    run = TrainingRun.objects.get()
+    assert run.status == "failed"
+    page = client.get(response["Location"]).content.decode()
+    assert "Training failed: No interactions before the split date 2020-01-01." in page

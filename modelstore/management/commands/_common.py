@@ -1,14 +1,16 @@
 """What the registry commands share: progress lines, summaries and error mapping."""
 
+import getpass
 import sys
 import time
 from contextlib import contextmanager
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
-from modelstore.bundles import BundleError
+from modelstore.bundles import BundleError, parse_compression
 from modelstore.exceptions import RegistryError
-from modelstore.formatting import human_bytes
+from modelstore.formatting import human_bytes, version_contents
 
 
 def summary(version, seconds=None):
@@ -16,10 +18,7 @@ def summary(version, seconds=None):
     parts = [
         f"{version.kind} version {version.pk} {version.label}: {version.status}",
         human_bytes(version.size_bytes),
-        f"{version.n_users:,} users" if version.kind == "cf" else None,
-        f"{version.n_items:,} items",
-        f"{version.n_recommendations:,} recommendations",
-        f"{version.n_factors} factors",
+        *version_contents(version),
         version.compression or "uncompressed",
         "active" if version.is_active else None,
         f"{seconds:.1f} s" if seconds is not None else None,
@@ -63,3 +62,40 @@ def command_errors():
         yield
     except (BundleError, RegistryError, ValueError, OSError) as exc:
         raise CommandError(str(exc)) from exc
+
+
+def add_user_option(parser):
+    """Add ``--user``: who an activation made by this command is recorded as."""
+    parser.add_argument(
+        "--user",
+        metavar="USERNAME",
+        help="Record activations as made by this Django user (default: the Django user named like "
+        "your login, if there is one; otherwise they are shown as made from the command line).",
+    )
+
+
+def acting_user(username=None):
+    """Return the Django user named ``username`` (an error if none), else the one named like the OS login, or None."""
+    model = get_user_model()
+    field = model.USERNAME_FIELD
+    if username:
+        user = model.objects.filter(**{field: username}).first()
+        if user is None:
+            raise CommandError(f"no Django user named {username!r} (--user)")
+        return user
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):  # no login name in the environment or the password database
+        return None
+    return model.objects.filter(**{field: login}, is_active=True).first()
+
+
+def not_applied(version, *, label="", compress=None):
+    """Return notes on the options that did nothing because the content was registered before."""
+    notes = []
+    if label and label != version.label:
+        notes.append(f"--label {label}: not applied; the same content is registered as {version.label}")
+    if compress is not None and parse_compression(compress)[0] != (version.compression or None):
+        stored = version.compression or "uncompressed"
+        notes.append(f"--compress {compress}: not applied; the registered file is {stored}")
+    return notes

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from modelstore import selectors, services
 from modelstore.models import ModelVersion
 
-from ._common import command_errors, summary
+from ._common import acting_user, add_user_option, command_errors, summary
 
 
 class Command(BaseCommand):
@@ -11,8 +11,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("version", help="Version id or label.")
+        add_user_option(parser)
 
-    def handle(self, *args, version, **options):
+    def handle(self, *args, version, user, **options):
+        user = acting_user(user)
         try:
             target = selectors.version_by_id_or_label(version)
         except ModelVersion.DoesNotExist:
@@ -20,9 +22,12 @@ class Command(BaseCommand):
         except ModelVersion.MultipleObjectsReturned:
             raise CommandError(f"label {version!r} names a CF and a CB version; use the id") from None
         with command_errors():
-            event = services.version_activate(version=target)
+            event = services.version_activate(version=target, user=user)
         target.refresh_from_db()
         if event is None:
             self.stdout.write(f"already active: {summary(target)}")
         else:
-            self.stdout.write(f"activated {summary(target)} (was {event.from_label or 'none'})")
+            by = (
+                f", recorded as {user.get_username()}" if user else ", recorded as made from the command line"
+            )
+            self.stdout.write(f"activated {summary(target)} (was {event.from_label or 'none'}){by}")

@@ -1,17 +1,27 @@
+from pathlib import Path
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from modelstore import selectors, services, tasks
-from modelstore.bundles import parse_compression
+from modelstore.bundles import parse_compression, write_artifacts_bundle
 from modelstore.models import ModelVersion
 
-from ._common import Progress, command_errors, human_bytes, summary
+from ._common import (
+    Progress,
+    acting_user,
+    add_user_option,
+    command_errors,
+    human_bytes,
+    not_applied,
+    summary,
+)
 
 
 class Command(BaseCommand):
     help = (
         "Build CF and CB bundles from seed-layout artifact folders and register them; "
-        "with --verify alone, re-verify every registered version."
+        "with --out, only write the bundle file; with --verify alone, re-verify every registered version."
     )
 
     def add_arguments(self, parser):
@@ -31,16 +41,29 @@ class Command(BaseCommand):
         compression.add_argument(
             "--compress", metavar="ALGO[:LEVEL]", help="zlib, gzip, lz4 or xz, level 1..9."
         )
-        parser.add_argument("--label", default="", help="Label for the new version(s); the kind is appended.")
+        parser.add_argument(
+            "--label",
+            default="",
+            help="Label for new versions, with the kind appended (--label w48 gives w48-cf and w48-cb). "
+            "Content that is already registered keeps its label.",
+        )
         parser.add_argument("--notes", default="")
         parser.add_argument("--activate", action="store_true", help="Activate each version once it is ready.")
+        add_user_option(parser)
         parser.add_argument(
             "--async", dest="run_async", action="store_true", help="Queue Celery tasks instead."
         )
         parser.add_argument(
             "--verify",
             action="store_true",
-            help="After building, verify (always done); alone: re-verify every version.",
+            help="Alone (no folder or --cf-only/--cb-only): re-verify every registered version and print "
+            "a table. With a build it changes nothing: new bundles are always verified.",
+        )
+        parser.add_argument(
+            "--out",
+            metavar="FILE",
+            help="Write the bundle file to FILE and register nothing (with both kinds: FILE with -cf and "
+            "-cb before its suffix, e.g. model-cf.joblib).",
         )
 
     def handle(self, *args, **options):
@@ -53,11 +76,12 @@ class Command(BaseCommand):
         with command_errors():
             parse_compression(compress)
         folders = self.folders(options)
+        options["acting_user"] = acting_user(options["user"]) if options["activate"] else None
+        if options["out"]:
+            return self.write_files(folders, compress, Path(options["out"]))
         failed = []
         for kind, folder in folders:
-            label = (
-                f"{options['label']}-{kind}" if options["label"] and len(folders) > 1 else options["label"]
-            )
+            label = f"{options['label']}-{kind}" if options["label"] else ""
             if options["run_async"]:
                 self.queue(kind, folder, compress, label, options)
                 continue
@@ -87,7 +111,10 @@ class Command(BaseCommand):
 
     def queue(self, kind, folder, compress, label, options):
         version = services.version_start_build(kind=kind, label=label, notes=options["notes"])
-        result = tasks.build_bundle.delay(version.pk, str(folder), compress, options["activate"])
+        user_id = getattr(options["acting_user"], "pk", None)
+        result = tasks.build_bundle.delay(
+            version.pk, str(folder), compress, options["activate"], user_id=user_id
+        )
         self.stdout.write(f"queued {kind} build of {folder} as version {version.pk} (task {result.id})")
 
     def build(self, kind, folder, compress, label, options):
@@ -102,11 +129,31 @@ class Command(BaseCommand):
                 with progress.stage(f"verifying {human_bytes(version.size_bytes)}"):
                     version = services.version_verify(version=version)
             if options["activate"] and version.status == ModelVersion.Status.READY:
-                services.version_activate(version=version)
+                services.version_activate(version=version, user=options["acting_user"])
                 version.refresh_from_db()
         prefix = "built" if result.created else "already registered"
         self.stdout.write(f"{prefix} {summary(version, progress.seconds)}")
+        if not result.created:
+            for note in not_applied(version, label=label, compress=compress):
+                self.stdout.write(f"  {note}")
         return version
+
+    def write_files(self, folders, compress, out):
+        """Write each folder's bundle to a file and register nothing."""
+        for kind, folder in folders:
+            path = out.with_name(f"{out.stem}-{kind}{out.suffix}") if len(folders) > 1 else out
+            progress = Progress(self.stderr._out)
+            with command_errors():
+                with progress.stage(f"writing {kind} bundle from {folder}"):
+                    written = write_artifacts_bundle(
+                        path, kind=kind, artifacts_path=folder, compress=compress
+                    )
+            counts = written.metadata["counts"]
+            self.stdout.write(
+                f"wrote {kind} bundle {path}: {human_bytes(written.size_bytes)}, "
+                f"{counts['n_items']:,} items, {written.compression or 'uncompressed'}, "
+                f"sha256 {written.sha256[:12]}…, {progress.seconds:.1f} s (not registered)"
+            )
 
     def verify_all(self):
         versions = list(selectors.version_list().exclude(status=ModelVersion.Status.BUILDING))

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from modelstore import services
 from modelstore.models import ModelVersion
 
-from ._common import Progress, command_errors, summary
+from ._common import Progress, acting_user, add_user_option, command_errors, not_applied, summary
 
 
 class Command(BaseCommand):
@@ -25,8 +25,10 @@ class Command(BaseCommand):
             help="Store re-written with this compression (none, zlib, gzip, lz4, xz).",
         )
         parser.add_argument("--activate", action="store_true", help="Activate the version once it is ready.")
+        add_user_option(parser)
 
-    def handle(self, *args, path, kind, label, notes, compress, activate, **options):
+    def handle(self, *args, path, kind, label, notes, compress, activate, user, **options):
+        user = acting_user(user) if activate else None
         progress = Progress(self.stderr._out)
         with command_errors():
             with progress.stage(f"reading {path}"):
@@ -40,7 +42,10 @@ class Command(BaseCommand):
             if version.status != ModelVersion.Status.READY:
                 raise CommandError(f"version {version.pk} failed verification: {version.error}")
             if activate:
-                services.version_activate(version=version)
+                services.version_activate(version=version, user=user)
                 version.refresh_from_db()
         prefix = "registered" if result.created else "already registered"
         self.stdout.write(f"{prefix} {summary(version, progress.seconds)}")
+        if not result.created:
+            for note in not_applied(version, label=label, compress=compress):
+                self.stdout.write(f"  {note}")

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand
 from modelstore import services
 from modelstore.models import ModelVersion
 
-from ._common import command_errors, summary
+from ._common import acting_user, add_user_option, command_errors, summary
 
 
 class Command(BaseCommand):
@@ -11,9 +11,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--kind", choices=ModelVersion.Kind.values, required=True)
+        add_user_option(parser)
 
-    def handle(self, *args, kind, **options):
+    def handle(self, *args, kind, user, **options):
+        user = acting_user(user)
         with command_errors():
-            event = services.version_rollback(kind=kind)
+            event = services.version_rollback(kind=kind, user=user)
         version = event.to_version
         self.stdout.write(f"rolled back {kind} from {event.from_label} to {summary(version)}")
