@@ -151,6 +151,17 @@ def test_list_models_json_has_the_documented_fields(register):
     assert json.loads(run("list_models", "--kind", "cb", "--json"))[0]["kind"] == "cb"
     table = run("list_models")
     assert "yes" in table and "cf" in table
+    (cb_row,) = [line for line in table.splitlines() if "  cb  " in line]
+    assert cb_row.split()[6:9] == ["—", "25", "—"]  # no users and no "0 recommendations" for CB
+
+
+def test_a_cb_summary_counts_items_and_dimensions_not_factors(tmp_path):
+    from modelstore.bundles import write_bundle
+
+    path = tmp_path / "cb.joblib"
+    write_bundle(path, kind="cb", arrays=factories.cb_array_set())
+    out = run("import_bundle", str(path))
+    assert "25 items, 8 dimensions" in out and "factors" not in out and "recommendations" not in out
 
 
 def test_bundle_models_label_gets_the_kind_as_its_help_says(cf_folder):

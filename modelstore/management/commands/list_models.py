@@ -29,8 +29,11 @@ class Command(BaseCommand):
         )
         self.stdout.write(header)
         for v in versions:
+            # CB versions have no users, and neighbours rather than recommendations.
+            users = f"{v.n_users:,}" if v.kind == "cf" else "—"
+            recs = f"{v.n_recommendations:,}" if v.kind == "cf" else "—"
             self.stdout.write(
                 f"{v.pk:>4}  {v.kind:4}  {v.label[:32]:32}  {v.status:9}  {'yes' if v.is_active else '':6}  "
-                f"{human_bytes(v.size_bytes):>9}  {v.n_users:>9,}  {v.n_items:>7,}  {v.n_recommendations:>11,}  "
+                f"{human_bytes(v.size_bytes):>9}  {users:>9}  {v.n_items:>7,}  {recs:>11}  "
                 f"{v.sha256[:12]}"
             )
