@@ -9,7 +9,7 @@ DEMO_ITEMS ?= 2000
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-dev demo demo-data test lint format serve worker bench bench-serve clean-demo
+.PHONY: install install-dev demo demo-data test lint format serve worker bench bench-serve soak clean-demo
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,9 +42,9 @@ demo-data: install
 serve: install
 	GUNICORN_BIND=$${GUNICORN_BIND:-$(HOST):$(PORT)} $(VENV)/bin/gunicorn -c hybridrec/gunicorn.conf.py
 
-## worker: a Celery worker (needs CELERY_BROKER_URL).
+## worker: a Celery worker with the embedded beat that sweeps stuck versions (needs CELERY_BROKER_URL).
 worker: install
-	$(VENV)/bin/celery -A hybridrec worker --loglevel=INFO
+	$(VENV)/bin/celery -A hybridrec worker --beat --loglevel=INFO
 
 ## test: install the dev requirements, lint, run the whole suite.
 test: install-dev
@@ -65,6 +65,10 @@ bench: install-dev
 
 bench-serve: install-dev
 	$(PY) bench/serve.py
+
+## soak: SOAK_SECONDS (300) of mixed traffic against gunicorn, an activation every 30 s; fails on 5xx or memory growth.
+soak: install-dev
+	SOAK_SECONDS=$${SOAK_SECONDS:-300} $(PY) bench/soak.py
 
 clean-demo:
 	rm -rf $(DEMO_DIR)
