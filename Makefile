@@ -20,7 +20,7 @@ DEMO_ENV = DATABASE_URL=sqlite:///$(abspath $(DEMO_DIR))/db.sqlite3 MEDIA_ROOT=$
 PIP_INSTALL = $(PY) -m pip install --quiet --no-compile --disable-pip-version-check
 PIP_FILTER = 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: install install-dev demo demo-data test lint format serve worker bench bench-serve clean-demo
+.PHONY: install install-dev demo demo-data test lint format serve worker bench bench-serve soak clean-demo
 
 $(PY):
 	@echo "Creating $(VENV) and installing the requirements (quietly)"
@@ -55,9 +55,9 @@ serve: install
 	@echo "Serving http://$${GUNICORN_BIND:-$(HOST):$(PORT)}/ (Ctrl-C stops it)"
 	@GUNICORN_BIND=$${GUNICORN_BIND:-$(HOST):$(PORT)} $(VENV)/bin/gunicorn -c hybridrec/gunicorn.conf.py
 
-## worker: a Celery worker (needs CELERY_BROKER_URL).
+## worker: a Celery worker with the embedded beat that sweeps stuck versions (needs CELERY_BROKER_URL).
 worker: install
-	$(VENV)/bin/celery -A hybridrec worker --loglevel=INFO
+	$(VENV)/bin/celery -A hybridrec worker --beat --loglevel=INFO
 
 ## test: install the dev requirements, lint, run the whole suite.
 test: install-dev
@@ -78,6 +78,10 @@ bench: install-dev
 
 bench-serve: install-dev
 	$(PY) bench/serve.py
+
+## soak: SOAK_SECONDS (300) of mixed traffic against gunicorn, an activation every 30 s; fails on 5xx or memory growth.
+soak: install-dev
+	SOAK_SECONDS=$${SOAK_SECONDS:-300} $(PY) bench/soak.py
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

@@ -18,7 +18,7 @@ def main():
     except DatabaseError as exc:
         from hybridrec.dbstate import NO_TABLES, has_no_tables
 
-        if has_no_tables(exc):
+        if sys.argv[1:2] != ["migrate"] and has_no_tables(exc):
             sys.exit(NO_TABLES)
         raise
 

@@ -5,6 +5,7 @@ import logging
 import re
 import uuid
 
+from django.conf import settings
 from django.core.signals import request_finished
 from django.dispatch import receiver
 
@@ -28,6 +29,10 @@ class RequestIdMiddleware:
         # Left set until the request is finished: Django logs a 4xx/5xx answer after the
         # middleware has returned, and that line should name the request too.
         current_request_id.set(request_id)
+        if settings.SENTRY_DSN:
+            import sentry_sdk
+
+            sentry_sdk.set_tag("request_id", request_id)  # the event names the request, like the log
         response = self.get_response(request)
         response[HEADER] = request_id
         return response

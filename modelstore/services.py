@@ -68,7 +68,8 @@ def _storage_errors():
     """Turn a full disk or quota into ``InsufficientStorage``, letting go of what the error held.
 
     A traceback keeps every frame's locals alive, memory-mapped arrays of a staged file among
-    them; clearing the frames closes those mappings now instead of whenever the GC runs.
+    them; the frames are cleared so that whatever keeps the error (a log handler, an error
+    tracker) does not keep the deleted file mapped and its space taken.
     """
     try:
         yield
