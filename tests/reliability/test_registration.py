@@ -112,9 +112,11 @@ def test_a_build_whose_conversion_fails_ends_failed_with_the_reason(tmp_path, ki
     if kind == "cf":  # a rank that is not a number: numpy's ValueError
         folder = factories.write_cf_folder(tmp_path / "artifacts" / "bad" / "cf", recs_format="csv")
         table, row, damage = folder / "recommendations.csv", 1, lambda line: line.rsplit(",", 1)[0] + ",first"
+        cause = "'first'"
     else:  # an items table with more fields than its header: pandas' ParserError
         folder = factories.write_cb_folder(tmp_path / "artifacts" / "bad" / "cb")
         table, row, damage = folder / "items.csv", 2, lambda line: line + ",extra,fields"
+        cause = "fields"
     lines = table.read_text().splitlines()
     lines[row] = damage(lines[row])
     table.write_text("\n".join(lines) + "\n")
@@ -125,7 +127,7 @@ def test_a_build_whose_conversion_fails_ends_failed_with_the_reason(tmp_path, ki
 
     version.refresh_from_db()
     assert version.status == "failed"
-    assert "could not be converted" in version.error
+    assert "convert" in version.error and cause in version.error  # the reason, in the user's terms
 
 
 @pytest.mark.django_db
