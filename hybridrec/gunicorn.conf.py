@@ -37,6 +37,19 @@ if not control_socket_disable:
     control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
 
 
+def on_starting(server):
+    """Warn when the static files were never collected: without DEBUG, admin pages need them."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hybridrec.settings")
+    from django.conf import settings
+
+    if not settings.DEBUG and not (settings.STATIC_ROOT / "staticfiles.json").is_file():
+        server.log.warning(
+            "static files are not collected in %s: admin pages fail until `manage.py collectstatic` "
+            "runs (`make serve` runs it)",
+            settings.STATIC_ROOT,
+        )
+
+
 def post_worker_init(worker):
     """Load the active CF model (and start CB when HYBRIDREC_CB_PRELOAD=background) before serving."""
     from django.db import connections
