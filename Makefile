@@ -20,7 +20,7 @@ DEMO_ENV = DATABASE_URL=sqlite:///$(abspath $(DEMO_DIR))/db.sqlite3 MEDIA_ROOT=$
 PIP_INSTALL = $(PY) -m pip install --quiet --no-compile --disable-pip-version-check
 PIP_FILTER = 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: install install-dev demo demo-data test lint format serve worker bench bench-serve soak clean-demo
+.PHONY: install install-dev demo demo-data demo-reset-password test lint format serve worker bench bench-serve soak clean-demo
 
 $(PY):
 	@echo "Creating $(VENV) and installing the requirements (quietly)"
@@ -48,6 +48,10 @@ demo-data: install
 	@$(DEMO_ENV) $(MANAGE) migrate --noinput -v0
 	@$(DEMO_ENV) $(MANAGE) demo_setup $(DEMO_DIR)/data --users $(DEMO_USERS) --items $(DEMO_ITEMS)
 	@$(DEMO_ENV) $(MANAGE) demo_user --base-url http://$(HOST):$(PORT) --password-file $(DEMO_DIR)/admin-password
+
+## demo-reset-password: a new password for the demo's superuser.
+demo-reset-password: install
+	@$(DEMO_ENV) $(MANAGE) demo_user --reset-password --base-url http://$(HOST):$(PORT) --password-file $(DEMO_DIR)/admin-password
 
 ## serve: collect static files, then the API and admin under gunicorn (GUNICORN_WORKERS, GUNICORN_THREADS, GUNICORN_BIND).
 serve: install

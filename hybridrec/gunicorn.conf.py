@@ -41,10 +41,18 @@ if not control_socket_disable:
 
 
 def on_starting(server):
-    """Refuse to boot with settings that would break requests: one line per problem, exit 1."""
+    """Refuse to boot with settings that would break requests; warn when static files are missing."""
     from hybridrec.startup import exit_on_settings_problems
 
     exit_on_settings_problems()
+    from django.conf import settings
+
+    if not settings.DEBUG and not (settings.STATIC_ROOT / "staticfiles.json").is_file():
+        server.log.warning(
+            "static files are not collected in %s: the admin is unstyled until `manage.py collectstatic` "
+            "runs (`make serve` runs it)",
+            settings.STATIC_ROOT,
+        )
 
 
 def post_worker_init(worker):

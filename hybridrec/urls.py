@@ -11,7 +11,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     # Swagger UI's own files come with the app (drf-spectacular-sidecar), so /api/docs/ works
-    # without a CDN and without collectstatic, whatever DEBUG says.
+    # without a CDN. Once collected, WhiteNoise serves them before this route is reached.
     re_path(
         r"^static/(?P<path>drf_spectacular_sidecar/.+)$",
         serve_static,

@@ -59,7 +59,7 @@ def demo_prepare(*, data_dir, users=20000, items=2000, seed=0, progress=None):
     runs = Path(roots[0])
 
     say(f"making demo data: {users} customers, {items} items")
-    data = make_demo_artifacts(data_dir, users=users, items=items, seed=seed)
+    data = make_demo_artifacts(data_dir, users=users, items=items, seed=seed, seed_folders=False)
     common = {
         "interactions_path": data["interactions_csv"],
         "split_date": SPLIT_DATE,

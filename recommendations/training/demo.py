@@ -60,9 +60,21 @@ PRODUCTS = ("T-LIGHT HOLDER", "LUNCH BAG", "CAKE CASES", "MUG", "TEA TOWEL", "CO
 
 
 def make_demo_artifacts(
-    out_dir, *, users=20000, items=2000, factors=32, seed=0, recs_share=0.5, top_n=20, progress=None
+    out_dir,
+    *,
+    users=20000,
+    items=2000,
+    factors=32,
+    seed=0,
+    recs_share=0.5,
+    top_n=20,
+    seed_folders=True,
+    progress=None,
 ):
-    """Write synthetic ``out_dir/cf``, ``out_dir/cb``, ``interactions.csv`` and ``items.csv``; return a summary dict."""
+    """Write synthetic ``interactions.csv``, ``items.csv`` and (``seed_folders``) ``cf/``, ``cb/`` to ``out_dir``.
+
+    The CSVs are the same for the same seed with or without the folders. Return a summary dict.
+    """
     if users < 1 or items < 2:
         raise TrainingError(f"Need at least 1 user and 2 items (got users={users}, items={items}).")
     if factors < 2:
@@ -84,8 +96,58 @@ def make_demo_artifacts(
     affinity = _taste_affinity(rng, items, segments)
     user_segment = rng.integers(0, segments, size=users)
     interactions = _interactions(rng, users, popularity_weight, affinity, user_segment)
+    catalogue = pd.DataFrame({"item_id": item_ids, "title": _product_names(rng, affinity)})
 
-    say(f"  {interactions.nnz} customer-item pairs; building {factors} factors")
+    say(f"  {interactions.nnz} customer-item pairs; writing interactions.csv and items.csv")
+    interactions_csv = write_interactions_csv(
+        out_dir / "interactions.csv", interactions, customer_ids, item_ids, rng
+    )
+    items_csv = _replace_file(out_dir / "items.csv", lambda tmp: catalogue.to_csv(tmp, index=False))
+    summary = {
+        "users": users,
+        "items": items,
+        "interactions": int(interactions.nnz),
+        "recommendations": 0,
+        "factors": factors,
+        "cb_items": 0,
+        "cf_dir": None,
+        "cb_dir": None,
+        "interactions_csv": interactions_csv,
+        "items_csv": items_csv,
+    }
+    if seed_folders:
+        summary.update(
+            _write_seed_folders(
+                out_dir,
+                np.random.default_rng([seed, 1]),
+                customer_ids=customer_ids,
+                item_ids=item_ids,
+                popularity_weight=popularity_weight,
+                affinity=affinity,
+                interactions=interactions,
+                catalogue=catalogue,
+                params={
+                    "users": users,
+                    "items": items,
+                    "factors": factors,
+                    "seed": seed,
+                    "recs_share": recs_share,
+                    "top_n": top_n,
+                    "segments": segments,
+                },
+                say=say,
+            )
+        )
+    summary["seconds"] = time.perf_counter() - started
+    return summary
+
+
+def _write_seed_folders(
+    out_dir, rng, *, customer_ids, item_ids, popularity_weight, affinity, interactions, catalogue, params, say
+):
+    """Write seed-layout ``out_dir/cf`` (factors, top N for a share of customers) and ``out_dir/cb``."""
+    users, items, factors = len(customer_ids), len(item_ids), params["factors"]
+    say(f"building {factors} factors")
     features = np.column_stack([np.log(popularity_weight * items), np.log(affinity)])
     features = (features - features.mean(axis=0)) / features.std(axis=0)
     projection = rng.normal(0.0, 1.0 / np.sqrt(features.shape[1]), size=(features.shape[1], factors))
@@ -101,25 +163,20 @@ def make_demo_artifacts(
     )
     item_popularity = np.bincount(interactions.indices, minlength=items).astype(np.float32)
 
-    n_with_recs = int(round(users * recs_share))
-    say(f"precomputing top {top_n} for {n_with_recs} customers")
+    n_with_recs = int(round(users * params["recs_share"]))
+    say(f"precomputing top {params['top_n']} for {n_with_recs} customers")
     rec_users = np.sort(rng.choice(users, size=n_with_recs, replace=False)).astype(np.int64)
     recommendations = _recommendations(
-        user_factors, item_factors, interactions, rec_users, min(top_n, items), customer_ids, item_ids
+        user_factors,
+        item_factors,
+        interactions,
+        rec_users,
+        min(params["top_n"], items),
+        customer_ids,
+        item_ids,
     )
 
-    metadata = {
-        "synthetic": True,
-        "params": {
-            "users": users,
-            "items": items,
-            "factors": factors,
-            "seed": seed,
-            "recs_share": recs_share,
-            "top_n": top_n,
-            "segments": segments,
-        },
-    }
+    metadata = {"synthetic": True, "params": params}
     cf_dir = write_cf_artifacts(
         out_dir / "cf",
         user_ids=customer_ids,
@@ -133,35 +190,21 @@ def make_demo_artifacts(
     )
     say(f"  wrote {cf_dir}")
 
-    say("composing product names and content vectors")
-    catalogue = pd.DataFrame({"item_id": item_ids, "title": _product_names(rng, affinity)})
-    content = cb.train_tfidf(catalogue, n_components=min(factors, 64), random_state=seed)
+    say("building content vectors from the product names")
+    content = cb.train_tfidf(catalogue, n_components=min(factors, 64), random_state=params["seed"])
     cb_dir = write_cb_artifacts(
         out_dir / "cb",
         item_ids=content.item_ids,
         item_vectors=content.item_vectors,
         items=catalogue,
-        metadata={**metadata, "params": {**metadata["params"], **content.params}},
+        metadata={**metadata, "params": {**params, **content.params}},
     )
     say(f"  wrote {cb_dir}")
-
-    say("writing interactions.csv and items.csv")
-    interactions_csv = write_interactions_csv(
-        out_dir / "interactions.csv", interactions, customer_ids, item_ids, rng
-    )
-    items_csv = _replace_file(out_dir / "items.csv", lambda tmp: catalogue.to_csv(tmp, index=False))
     return {
-        "users": users,
-        "items": items,
-        "interactions": int(interactions.nnz),
         "recommendations": len(recommendations),
-        "factors": factors,
         "cb_items": len(content.item_ids),
         "cf_dir": cf_dir,
         "cb_dir": cb_dir,
-        "interactions_csv": interactions_csv,
-        "items_csv": items_csv,
-        "seconds": time.perf_counter() - started,
     }
 
 

@@ -109,9 +109,9 @@ def _wait_until_ready(process, url, log_path):
     while True:
         assert process.poll() is None, log_path.read_text()[-3000:]
         try:
-            if requests.get(url, timeout=2).status_code == 200:
+            if requests.get(url, timeout=5).status_code == 200:
                 return
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or a worker still loading
         assert time.monotonic() < deadline, f"gunicorn did not answer within {READY_SECONDS} s"
         time.sleep(0.1)
