@@ -49,8 +49,8 @@ def on_starting(server):
 
     if not settings.DEBUG and not (settings.STATIC_ROOT / "staticfiles.json").is_file():
         server.log.warning(
-            "static files are not collected in %s: the admin is unstyled until `manage.py collectstatic` "
-            "runs (`make serve` runs it)",
+            "static files are not collected in %s: they are served uncompressed, with short cache "
+            "headers, until `manage.py collectstatic` runs (`make serve` runs it)",
             settings.STATIC_ROOT,
         )
 

@@ -177,12 +177,14 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "staticfiles")
 MEDIA_URL = "media/"
 # collectstatic writes hashed, gzip-compressed copies and a manifest; WhiteNoise serves them from the
-# app (under gunicorn too) with far-future cache headers. Without DEBUG, pages need the manifest:
-# `make serve` runs collectstatic first.
+# app (under gunicorn too) with far-future cache headers. `make serve` runs collectstatic first.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "hybridrec.staticfiles.StaticFilesStorage"},
 }
+# Before collectstatic (or under runserver), WhiteNoise serves the apps' own static folders, with
+# short cache headers; collected files take precedence.
+WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or BASE_DIR / "media")
 
 # Uploads larger than this go to a temporary file while they stream, never to memory.
