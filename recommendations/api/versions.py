@@ -9,7 +9,7 @@ verify 202 with the version as it stands. A refused file or registry rule is a 4
 
 from django.conf import settings
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import NotAuthenticated, PermissionDenied
@@ -23,13 +23,18 @@ from modelstore.models import ModelVersion
 from modelstore.upload import UploadRefused, check_upload_headers, limited_upload_handlers, upload_refusals
 
 from .errors import ApiError, invalid, not_found
+from .params import single_values
+from .parsers import JSONParser
 from .permissions import CanActivate, CanUpload, CanVerify, CanView
 from .serializers import (
+    MAX_PAGE_SIZE,
     ErrorAnswer,
     RollbackRequest,
     UploadRequest,
     VersionAnswer,
     VersionListQuery,
+    VersionPage,
+    id_parameter_schema,
     id_problem,
 )
 from .throttling import ScopedWindowThrottle
@@ -39,11 +44,14 @@ MAX_LABEL_LENGTH = 100
 REFUSED = OpenApiResponse(ErrorAnswer, description="Refused: the body names the field or the reason.")
 DENIED = OpenApiResponse(ErrorAnswer, description="Not authenticated (401) or missing the permission (403).")
 UNKNOWN = OpenApiResponse(ErrorAnswer, description="No version with this id or label.")
+VERSION = OpenApiParameter(
+    "version", id_parameter_schema(MAX_LABEL_LENGTH), OpenApiParameter.PATH, description="An id or a label."
+)
 
 
 class VersionPagination(LimitOffsetPagination):
     default_limit = 100
-    max_limit = 500
+    max_limit = MAX_PAGE_SIZE
 
 
 def version_or_404(value):
@@ -115,9 +123,13 @@ class VersionListView(APIView):
             refuse_upload_early(request)
         super().initial(request, *args, **kwargs)
 
-    @extend_schema(parameters=[VersionListQuery], responses={200: VersionAnswer(many=True), 400: REFUSED})
+    @extend_schema(
+        operation_id="v1_models_list",
+        parameters=[VersionListQuery],
+        responses={200: VersionPage, 400: REFUSED, 401: DENIED, 403: DENIED},
+    )
     def get(self, request):
-        query = checked(VersionListQuery, request.query_params)
+        query = checked(VersionListQuery, single_values(request.query_params, VersionListQuery().fields))
         versions = selectors.version_list(kind=query.get("kind"))
         paginator = VersionPagination()
         page = paginator.paginate_queryset(versions, request, view=self)
@@ -131,6 +143,7 @@ class VersionListView(APIView):
             400: REFUSED,
             401: DENIED,
             403: DENIED,
+            413: OpenApiResponse(ErrorAnswer, description="The file is over HYBRIDREC_MAX_UPLOAD_BYTES."),
         },
     )
     def post(self, request):
@@ -163,7 +176,10 @@ class VersionDetailView(APIView):
     throttle_scope = "models"
     permission_classes = [CanView]
 
-    @extend_schema(responses={200: VersionAnswer, 400: REFUSED, 404: UNKNOWN})
+    @extend_schema(
+        parameters=[VERSION],
+        responses={200: VersionAnswer, 400: REFUSED, 401: DENIED, 403: DENIED, 404: UNKNOWN},
+    )
     def get(self, request, version):
         return Response(selectors.version_as_dict(version_or_404(version)))
 
@@ -176,7 +192,9 @@ class ActivateView(APIView):
     permission_classes = [CanActivate]
 
     @extend_schema(
-        request=None, responses={200: VersionAnswer, 400: REFUSED, 401: DENIED, 403: DENIED, 404: UNKNOWN}
+        request=None,
+        parameters=[VERSION],
+        responses={200: VersionAnswer, 400: REFUSED, 401: DENIED, 403: DENIED, 404: UNKNOWN},
     )
     def post(self, request, version):
         target = version_or_404(version)
@@ -192,7 +210,9 @@ class VerifyView(APIView):
     permission_classes = [CanVerify]
 
     @extend_schema(
-        request=None, responses={202: VersionAnswer, 400: REFUSED, 401: DENIED, 403: DENIED, 404: UNKNOWN}
+        request=None,
+        parameters=[VERSION],
+        responses={202: VersionAnswer, 400: REFUSED, 401: DENIED, 403: DENIED, 404: UNKNOWN},
     )
     def post(self, request, version):
         target = version_or_404(version)
@@ -206,6 +226,7 @@ class RollbackView(APIView):
     throttle_classes = [ScopedWindowThrottle]
     throttle_scope = "models"
     permission_classes = [CanActivate]
+    parser_classes = [JSONParser]
 
     @extend_schema(
         request=RollbackRequest, responses={200: VersionAnswer, 400: REFUSED, 401: DENIED, 403: DENIED}

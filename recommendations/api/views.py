@@ -1,12 +1,13 @@
 """Recommendation views: parse and check the request, call the facade, return its answer."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..services import HybridRecommendationService
 from .params import parse_query
+from .parsers import JSONParser
 from .serializers import (
     BatchAnswer,
     BatchRequest,
@@ -17,15 +18,16 @@ from .serializers import (
     SimilarAnswer,
     SimilarQuery,
     check_id,
+    id_parameter_schema,
 )
 from .throttling import ScopedWindowThrottle
 
 ERRORS = {
     400: OpenApiResponse(ErrorAnswer, description="A parameter is invalid; the body names it."),
-    401: OpenApiResponse(ErrorAnswer, description="No credentials (unless HYBRIDREC_PUBLIC_API)."),
-    429: OpenApiResponse(ErrorAnswer, description="Throttled."),
     503: OpenApiResponse(ErrorAnswer, description="No model of a needed kind can be served."),
 }
+CUSTOMER_ID = OpenApiParameter("customer_id", id_parameter_schema(), OpenApiParameter.PATH)
+ITEM_ID = OpenApiParameter("item_id", id_parameter_schema(), OpenApiParameter.PATH)
 
 
 def checked(serializer_class, data):
@@ -46,7 +48,7 @@ class RecommendationView(APIView):
     throttle_scope = "recommendations"
 
     @extend_schema(
-        parameters=[RecommendationQuery],
+        parameters=[CUSTOMER_ID, RecommendationQuery],
         responses={200: RecommendationAnswer, **ERRORS},
         description=(
             "Top k items for a customer. strategy=cf (default) serves the precomputed or factor "
@@ -72,6 +74,7 @@ class BatchView(APIView):
 
     throttle_classes = [ScopedWindowThrottle]
     throttle_scope = "batch"
+    parser_classes = [JSONParser]
 
     @extend_schema(
         request=BatchRequest,
@@ -97,7 +100,7 @@ class SimilarItemsView(APIView):
     throttle_scope = "recommendations"
 
     @extend_schema(
-        parameters=[SimilarQuery],
+        parameters=[ITEM_ID, SimilarQuery],
         responses={
             200: SimilarAnswer,
             404: OpenApiResponse(ErrorAnswer, description="Unknown item."),
