@@ -105,8 +105,8 @@ def server(tmp_path):
             try:
                 if requests.get(f"{url}/api/v1/health/", timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
-                pass
+            except requests.RequestException:
+                pass  # not listening yet, or too busy starting to answer within 2 s
             assert time.monotonic() < deadline, "gunicorn did not answer within 30 s"
             time.sleep(0.1)
         yield {"url": url, "env": env, **prepared}
