@@ -13,17 +13,17 @@ from django.conf import settings
 from rest_framework.exceptions import ValidationError
 
 from ..services import STRATEGIES
-from .serializers import MAX_EXCLUDE, MAX_ID_LENGTH
+from .serializers import MAX_EXCLUDE, MAX_EXCLUDE_TEXT, MAX_ID_LENGTH
 
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _MAX_NUMBER_TEXT = 64
 
 
 def _k(raw):
-    text = raw.strip()
-    if not _INTEGER.fullmatch(text):
+    if not _INTEGER.fullmatch(raw):
         return None, "A valid integer is required."
-    value = int(text)
+    value = int(raw)
     if value < 1:
         return None, "Ensure this value is greater than or equal to 1."
     if value > settings.HYBRIDREC_MAX_K:
@@ -32,10 +32,7 @@ def _k(raw):
 
 
 def _weight(raw):
-    try:
-        value = float(raw) if len(raw) <= _MAX_NUMBER_TEXT else math.nan
-    except ValueError:
-        value = math.nan
+    value = float(raw) if len(raw) <= _MAX_NUMBER_TEXT and _NUMBER.fullmatch(raw) else math.nan
     if not math.isfinite(value):
         return None, "A valid number is required."
     if not 0.0 <= value <= 1.0:
@@ -50,23 +47,38 @@ def _strategy(raw):
 
 
 def _exclude(raw):
-    ids = [part.strip() for part in raw.split(",") if part.strip()]
-    if len(ids) > MAX_EXCLUDE:
+    # Measured before blanks are dropped, as MAX_EXCLUDE_TEXT and EXCLUDE_PATTERN say in the schema.
+    if len(raw) > MAX_EXCLUDE_TEXT:
+        return None, f"Ensure this field has no more than {MAX_EXCLUDE_TEXT} characters."
+    parts = raw.split(",")
+    if len(parts) > MAX_EXCLUDE:
         return None, f"Ensure there are no more than {MAX_EXCLUDE} ids."
-    if any(len(item_id) > MAX_ID_LENGTH for item_id in ids):
+    if any(len(part) > MAX_ID_LENGTH for part in parts):
         return None, f"Ensure every id has no more than {MAX_ID_LENGTH} characters."
-    return ids, None
+    return [part.strip() for part in parts if part.strip()], None
 
 
 _PARSERS = {"k": _k, "weight": _weight, "strategy": _strategy, "exclude": _exclude}
 
 
+def single_values(params, names):
+    """Return ``{name: value}`` for those of ``names`` given; raise a 400 naming any given twice."""
+    repeated = {name: ["Give this parameter once."] for name in names if len(params.getlist(name)) > 1}
+    if repeated:
+        raise ValidationError(repeated)
+    return {name: params[name] for name in names if name in params}
+
+
 def parse_query(params, names):
-    """Return ``{name: value}`` for those of ``names`` present and non-empty; raise a 400 naming the bad ones."""
+    """Return ``{name: value}`` for those of ``names`` present; raise a 400 naming the bad ones.
+
+    Each may be given once; only ``exclude`` may be empty (nothing left out).
+    """
     values, errors = {}, {}
-    for name in names:
-        raw = params.get(name)
-        if raw is None or raw == "":
+    for name, raw in single_values(params, names).items():
+        if raw == "":
+            if name != "exclude":
+                errors[name] = ["This field may not be blank."]
             continue
         value, error = _PARSERS[name](raw)
         if error:

@@ -8,6 +8,7 @@ Whatever size the client controls is capped: ``k`` by ``HYBRIDREC_MAX_K``, a bat
 import re
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from modelstore.models import ModelVersion
@@ -17,9 +18,16 @@ from ..services import SCORE_KINDS, STRATEGIES
 MAX_ID_LENGTH = 200
 MAX_EXCLUDE = 1000
 MAX_FILE_NAME_BYTES = 255
-# What an id in a URL may be: no control characters (PostgreSQL refuses NUL) and no "/".
+# ``exclude`` in a query string: comma-separated parts of at most MAX_ID_LENGTH characters, and
+# short enough (and far under gunicorn's 4094-byte request line) to hold at most MAX_EXCLUDE parts.
+MAX_EXCLUDE_TEXT = 2 * MAX_EXCLUDE - 1
+EXCLUDE_PATTERN = rf"^[^,]{{0,{MAX_ID_LENGTH}}}(,[^,]{{0,{MAX_ID_LENGTH}}})*$"
+MAX_PAGE_SIZE = 500
+# What an id may be: no control characters (PostgreSQL refuses NUL); in a URL also no "/".
+BODY_ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
 ID_PATTERN = r"^[^\x00-\x1f\x7f/]+$"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_QUERY_INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
 def id_problem(value, max_length=MAX_ID_LENGTH):
@@ -31,6 +39,11 @@ def id_problem(value, max_length=MAX_ID_LENGTH):
     return None
 
 
+def id_parameter_schema(max_length=MAX_ID_LENGTH):
+    """Return the OpenAPI schema of an id in a URL path."""
+    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": ID_PATTERN}
+
+
 def check_id(field, value):
     """Return ``value`` if it is an acceptable id, else raise a 400 naming ``field``."""
     problem = id_problem(value)
@@ -39,70 +52,113 @@ def check_id(field, value):
     return value
 
 
-class _Limits(serializers.Serializer):
-    """``k``, ``weight`` and ``exclude``, shared by every recommendation request."""
+# --- fields that take only what the schema says ------------------------------------------------
+
+
+class QueryInteger(serializers.IntegerField):
+    """An integer in a query string: digits only (no "5.0", no spaces)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not _QUERY_INTEGER.fullmatch(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class JsonInteger(serializers.IntegerField):
+    """An integer in a JSON body: a JSON integer, not a string, a float or a boolean."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class JsonNumber(serializers.FloatField):
+    """A number in a JSON body: a JSON number, not a string or a boolean."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class JsonChoice(serializers.ChoiceField):
+    """One of ``choices`` in a JSON body: a string, not a number that reads like one."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=data)
+        return super().to_internal_value(data)
+
+
+@extend_schema_field(
+    {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": BODY_ID_PATTERN}
+)
+class IdField(serializers.CharField):
+    """A customer or item id in a JSON body: a string of 1..MAX_ID_LENGTH characters, no control ones."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=MAX_ID_LENGTH, trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if _CONTROL.search(data):
+            raise serializers.ValidationError("Ensure this id has no control characters.")
+        return super().to_internal_value(data)
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+K_HELP = "How many items, 1..HYBRIDREC_MAX_K (default HYBRIDREC_DEFAULT_K)."
+WEIGHT_HELP = "Hybrid only: the share of CF in the blend, 0..1 (default HYBRIDREC_HYBRID_WEIGHT)."
+
+
+class SimilarQuery(serializers.Serializer):
+    """Query string of GET /api/v1/items/<item_id>/similar/ (parsed by ``params.parse_query``)."""
 
     k = serializers.IntegerField(
-        required=False,
-        min_value=1,
-        help_text="How many items, 1..HYBRIDREC_MAX_K (default HYBRIDREC_DEFAULT_K).",
+        required=False, min_value=1, max_value=settings.HYBRIDREC_MAX_K, help_text=K_HELP
     )
-    exclude = serializers.CharField(
+    exclude = serializers.RegexField(
+        EXCLUDE_PATTERN,
         required=False,
         allow_blank=True,
-        trim_whitespace=True,
-        max_length=MAX_EXCLUDE * (MAX_ID_LENGTH + 1),
-        help_text="Comma-separated item ids to leave out.",
+        max_length=MAX_EXCLUDE_TEXT,
+        help_text=f"Comma-separated item ids to leave out: at most {MAX_EXCLUDE}, each at most "
+        f"{MAX_ID_LENGTH} characters.",
     )
 
+
+class RecommendationQuery(SimilarQuery):
+    """Query string of GET /api/v1/recommendations/<customer_id>/ (parsed by ``params.parse_query``)."""
+
+    strategy = serializers.ChoiceField(choices=STRATEGIES, required=False, default="cf")
+    weight = serializers.FloatField(required=False, min_value=0.0, max_value=1.0, help_text=WEIGHT_HELP)
+
+
+class BatchRequest(serializers.Serializer):
+    """JSON body of POST /api/v1/recommendations/batch/."""
+
+    customer_ids = serializers.ListField(
+        child=IdField(),
+        min_length=1,
+        max_length=settings.HYBRIDREC_MAX_BATCH,
+        help_text="Customer ids, at most HYBRIDREC_MAX_BATCH.",
+    )
+    k = JsonInteger(required=False, min_value=1, max_value=settings.HYBRIDREC_MAX_K, help_text=K_HELP)
+    strategy = JsonChoice(choices=STRATEGIES, required=False, default="cf")
+    weight = JsonNumber(required=False, min_value=0.0, max_value=1.0, help_text=WEIGHT_HELP)
+    exclude = serializers.ListField(
+        child=IdField(), required=False, max_length=MAX_EXCLUDE, help_text="Item ids to leave out."
+    )
+
+    # The limits are read again per request: tests and deployments may lower them.
     def validate_k(self, value):
         limit = settings.HYBRIDREC_MAX_K
         if value > limit:
             raise serializers.ValidationError(f"Ensure this value is less than or equal to {limit}.")
         return value
-
-    def validate_exclude(self, value):
-        ids = [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
-        if len(ids) > MAX_EXCLUDE:
-            raise serializers.ValidationError(f"Ensure there are no more than {MAX_EXCLUDE} ids.")
-        for item_id in ids:
-            if len(item_id) > MAX_ID_LENGTH:
-                raise serializers.ValidationError(
-                    f"Ensure every id has no more than {MAX_ID_LENGTH} characters."
-                )
-        return ids
-
-
-class RecommendationQuery(_Limits):
-    """Query string of GET /api/v1/recommendations/<customer_id>/."""
-
-    strategy = serializers.ChoiceField(choices=STRATEGIES, required=False, default="cf")
-    weight = serializers.FloatField(
-        required=False,
-        min_value=0.0,
-        max_value=1.0,
-        help_text="Hybrid only: the share of CF in the blend, 0..1 (default HYBRIDREC_HYBRID_WEIGHT).",
-    )
-
-
-class SimilarQuery(_Limits):
-    """Query string of GET /api/v1/items/<item_id>/similar/."""
-
-
-class BatchRequest(RecommendationQuery):
-    """Body of POST /api/v1/recommendations/batch/."""
-
-    customer_ids = serializers.ListField(
-        child=serializers.CharField(max_length=MAX_ID_LENGTH, trim_whitespace=False),
-        allow_empty=False,
-        help_text="Customer ids, at most HYBRIDREC_MAX_BATCH.",
-    )
-    exclude = serializers.ListField(
-        child=serializers.CharField(max_length=MAX_ID_LENGTH, trim_whitespace=False),
-        required=False,
-        max_length=MAX_EXCLUDE,
-        help_text="Item ids to leave out.",
-    )
 
     def validate_customer_ids(self, value):
         limit = settings.HYBRIDREC_MAX_BATCH
@@ -117,6 +173,10 @@ class VersionListQuery(serializers.Serializer):
     """Query string of GET /api/v1/models/."""
 
     kind = serializers.ChoiceField(choices=ModelVersion.Kind.values, required=False)
+    limit = QueryInteger(
+        required=False, min_value=1, max_value=MAX_PAGE_SIZE, help_text="Versions per page (default 100)."
+    )
+    offset = QueryInteger(required=False, min_value=0, help_text="How many versions to skip.")
 
 
 class UploadRequest(serializers.Serializer):
@@ -140,9 +200,9 @@ class UploadRequest(serializers.Serializer):
 
 
 class RollbackRequest(serializers.Serializer):
-    """Body of POST /api/v1/models/rollback/."""
+    """JSON body of POST /api/v1/models/rollback/."""
 
-    kind = serializers.ChoiceField(choices=ModelVersion.Kind.values)
+    kind = JsonChoice(choices=ModelVersion.Kind.values)
 
 
 # --- answer shapes, for the schema ------------------------------------------------------------
@@ -227,6 +287,15 @@ class VersionAnswer(serializers.Serializer):
     verified_at = serializers.DateTimeField(allow_null=True)
     activated_at = serializers.DateTimeField(allow_null=True)
     activated_by = serializers.CharField(allow_null=True)
+
+
+class VersionPage(serializers.Serializer):
+    """A page of GET /api/v1/models/."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = VersionAnswer(many=True)
 
 
 class ErrorAnswer(serializers.Serializer):

@@ -15,7 +15,7 @@ from django.http import FileResponse
 from django.urls import reverse
 from django.utils.text import get_valid_filename
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import NotAuthenticated, PermissionDenied
@@ -29,13 +29,18 @@ from modelstore.models import ModelVersion
 from modelstore.upload import UploadRefused, check_upload_headers, limited_upload_handlers, upload_refusals
 
 from .errors import ApiError, invalid, not_found
+from .params import single_values
+from .parsers import JSONParser
 from .permissions import CanActivate, CanDownload, CanUpload, CanVerify, CanView
 from .serializers import (
+    MAX_PAGE_SIZE,
     ErrorAnswer,
     RollbackRequest,
     UploadRequest,
     VersionAnswer,
     VersionListQuery,
+    VersionPage,
+    id_parameter_schema,
     id_problem,
 )
 from .throttling import ScopedWindowThrottle
@@ -45,11 +50,14 @@ MAX_LABEL_LENGTH = 100
 REFUSED = OpenApiResponse(ErrorAnswer, description="Refused: the body names the field or the reason.")
 DENIED = OpenApiResponse(ErrorAnswer, description="Not authenticated (401) or missing the permission (403).")
 UNKNOWN = OpenApiResponse(ErrorAnswer, description="No version with this id or label.")
+VERSION = OpenApiParameter(
+    "version", id_parameter_schema(MAX_LABEL_LENGTH), OpenApiParameter.PATH, description="An id or a label."
+)
 
 
 class VersionPagination(LimitOffsetPagination):
     default_limit = 100
-    max_limit = 500
+    max_limit = MAX_PAGE_SIZE
 
 
 def version_or_404(value):
@@ -121,9 +129,13 @@ class VersionListView(APIView):
             refuse_upload_early(request)
         super().initial(request, *args, **kwargs)
 
-    @extend_schema(parameters=[VersionListQuery], responses={200: VersionAnswer(many=True), 400: REFUSED})
+    @extend_schema(
+        operation_id="v1_models_list",
+        parameters=[VersionListQuery],
+        responses={200: VersionPage, 400: REFUSED, 401: DENIED, 403: DENIED},
+    )
     def get(self, request):
-        query = checked(VersionListQuery, request.query_params)
+        query = checked(VersionListQuery, single_values(request.query_params, VersionListQuery().fields))
         versions = selectors.version_list(kind=query.get("kind"))
         paginator = VersionPagination()
         page = paginator.paginate_queryset(versions, request, view=self)
@@ -137,6 +149,7 @@ class VersionListView(APIView):
             400: REFUSED,
             401: DENIED,
             403: DENIED,
+            413: OpenApiResponse(ErrorAnswer, description="The file is over HYBRIDREC_MAX_UPLOAD_BYTES."),
         },
     )
     def post(self, request):
@@ -167,7 +180,10 @@ class VersionDetailView(APIView):
     throttle_scope = "models"
     permission_classes = [CanView]
 
-    @extend_schema(responses={200: VersionAnswer, 400: REFUSED, 404: UNKNOWN})
+    @extend_schema(
+        parameters=[VERSION],
+        responses={200: VersionAnswer, 400: REFUSED, 401: DENIED, 403: DENIED, 404: UNKNOWN},
+    )
     def get(self, request, version):
         return Response(selectors.version_as_dict(version_or_404(version)))
 
@@ -180,7 +196,9 @@ class ActivateView(APIView):
     permission_classes = [CanActivate]
 
     @extend_schema(
-        request=None, responses={200: VersionAnswer, 400: REFUSED, 401: DENIED, 403: DENIED, 404: UNKNOWN}
+        request=None,
+        parameters=[VERSION],
+        responses={200: VersionAnswer, 400: REFUSED, 401: DENIED, 403: DENIED, 404: UNKNOWN},
     )
     def post(self, request, version):
         target = version_or_404(version)
@@ -196,7 +214,9 @@ class VerifyView(APIView):
     permission_classes = [CanVerify]
 
     @extend_schema(
-        request=None, responses={202: VersionAnswer, 400: REFUSED, 401: DENIED, 403: DENIED, 404: UNKNOWN}
+        request=None,
+        parameters=[VERSION],
+        responses={202: VersionAnswer, 400: REFUSED, 401: DENIED, 403: DENIED, 404: UNKNOWN},
     )
     def post(self, request, version):
         target = version_or_404(version)
@@ -210,6 +230,7 @@ class RollbackView(APIView):
     throttle_classes = [ScopedWindowThrottle]
     throttle_scope = "models"
     permission_classes = [CanActivate]
+    parser_classes = [JSONParser]
 
     @extend_schema(
         request=RollbackRequest, responses={200: VersionAnswer, 400: REFUSED, 401: DENIED, 403: DENIED}

@@ -3,7 +3,7 @@
 import os
 
 from django.db import DatabaseError
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from ..services import HybridRecommendationService
 from ..serving import get_cache, health
 from .params import parse_query
+from .parsers import JSONParser
 from .serializers import (
     BatchAnswer,
     BatchRequest,
@@ -23,6 +24,7 @@ from .serializers import (
     SimilarAnswer,
     SimilarQuery,
     check_id,
+    id_parameter_schema,
 )
 from .throttling import ScopedWindowThrottle
 
@@ -34,6 +36,8 @@ ERRORS = {
         ErrorAnswer, description="No model of a needed kind can be served, or the database is unavailable."
     ),
 }
+CUSTOMER_ID = OpenApiParameter("customer_id", id_parameter_schema(), OpenApiParameter.PATH)
+ITEM_ID = OpenApiParameter("item_id", id_parameter_schema(), OpenApiParameter.PATH)
 
 
 def checked(serializer_class, data):
@@ -54,7 +58,7 @@ class RecommendationView(APIView):
     throttle_scope = "recommendations"
 
     @extend_schema(
-        parameters=[RecommendationQuery],
+        parameters=[CUSTOMER_ID, RecommendationQuery],
         responses={200: RecommendationAnswer, **ERRORS},
         description=(
             "Top k items for a customer. strategy=cf (default) serves the precomputed or factor "
@@ -80,6 +84,7 @@ class BatchView(APIView):
 
     throttle_classes = [ScopedWindowThrottle]
     throttle_scope = "batch"
+    parser_classes = [JSONParser]
 
     @extend_schema(
         request=BatchRequest,
@@ -105,7 +110,7 @@ class SimilarItemsView(APIView):
     throttle_scope = "recommendations"
 
     @extend_schema(
-        parameters=[SimilarQuery],
+        parameters=[ITEM_ID, SimilarQuery],
         responses={
             200: SimilarAnswer,
             404: OpenApiResponse(ErrorAnswer, description="Unknown item."),

@@ -101,3 +101,87 @@ def test_long_and_unicode_file_names_are_answered_in_json_with_a_row_per_file(
     assert response["Content-Type"] == "application/json"
     stored = [name for name in media_files() if name.startswith("bundles/")]
     assert len(stored) == ModelVersion.objects.count() == (1 if response.status_code == 202 else 0)
+
+
+# --- the schema's word is the behaviour ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "k=",
+        "strategy=",
+        "weight=",
+        "k=5&k=6",
+        "k=5.0",
+        "k=%205",
+        "weight=%200.5",
+        "weight=nan",
+        "exclude=" + "a" * 201,
+    ],
+)
+def test_query_parameters_are_taken_only_as_the_schema_describes_them(client_for, cf_version, query):
+    response = client_for("user").get(f"/api/v1/recommendations/C0001/?{query}")
+
+    body = assert_json_error(response, 400, "invalid")
+    assert query.split("=")[0] in body["errors"]
+
+
+def test_an_empty_exclude_leaves_nothing_out(client_for, cf_version):
+    assert client_for("user").get("/api/v1/recommendations/C0001/?exclude=").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"customer_ids": []},
+        {"customer_ids": "C0001"},
+        {"customer_ids": [1]},
+        {"customer_ids": ["C0001"], "k": "5"},
+        {"customer_ids": ["C0001"], "k": True},
+        {"customer_ids": ["C0001"], "weight": "0.5"},
+        {"customer_ids": ["C0001"], "strategy": 1},
+        {"customer_ids": ["C\x01"]},
+    ],
+)
+def test_a_batch_body_is_taken_only_as_the_schema_describes_it(client_for, cf_version, body):
+    response = client_for("user").post("/api/v1/recommendations/batch/", body, format="json")
+
+    assert_json_error(response, 400, "invalid")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/recommendations/batch/", f"{MODELS}rollback/"])
+def test_batch_and_rollback_take_json_only(client_for, cf_version, path):
+    response = client_for("superuser").post(path, {"customer_ids": "C0001", "kind": "cf"})
+
+    assert_json_error(response, 415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize(
+    "query", ["kind=", "kind=cf&kind=cb", "limit=0", "limit=501", "limit=5.0", "offset=-1"]
+)
+def test_the_version_list_takes_its_parameters_strictly(client_for, cf_version, query):
+    response = client_for("superuser").get(f"{MODELS}?{query}")
+
+    assert_json_error(response, 400, "invalid")
+
+
+def test_the_version_list_is_the_page_the_schema_describes(client_for, cf_version, cb_version):
+    client = client_for("superuser")
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+    answer = schema["paths"][MODELS]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    page = client.get(f"{MODELS}?limit=1").json()
+
+    assert answer == {"$ref": "#/components/schemas/VersionPage"}
+    assert set(schema["components"]["schemas"]["VersionPage"]["properties"]) == set(page)
+    assert page["count"] == 2 and len(page["results"]) == 1 and page["next"]
+
+
+def test_every_operation_documents_the_answers_gunicorn_and_throttling_give(client_for):
+    schema = client_for("user").get("/api/schema/", {"format": "json"}).json()
+
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert {"401", "414", "429"} <= set(operation["responses"]), (method, path)
+            if "requestBody" in operation:
+                assert {"413", "415"} <= set(operation["responses"]), (method, path)

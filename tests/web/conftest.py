@@ -105,11 +105,11 @@ def start_gunicorn(folder, app="hybridrec.wsgi:application", **settings):
             stop_gunicorn(process)
             pytest.fail((folder / "gunicorn.log").read_text()[-3000:])
         try:
-            health = requests.get(f"{url}/api/v1/health/", timeout=2)
+            health = requests.get(f"{url}/api/v1/health/", timeout=5)
             if health.status_code == 200:
                 break
-        except requests.ConnectionError:
-            pass
+        except requests.RequestException:
+            pass  # not listening yet, or busy starting
         if time.monotonic() > deadline:
             stop_gunicorn(process)
             pytest.fail("gunicorn did not answer within 60 s")

@@ -118,6 +118,28 @@ def test_a_client_without_the_permission_is_refused_before_the_body_is_read(
     assert_nothing_spooled_or_stored(gunicorn_server)
 
 
+def test_a_session_without_the_permission_is_refused_at_the_api_before_its_csrf_check_reads_the_body(
+    gunicorn_server,
+):
+    path, field = DOORS["api upload"]
+    status, headers, content, seconds = raw_post(
+        gunicorn_server,
+        path,
+        content_length=ANNOUNCED_BYTES,
+        body=file_part_head(field) + b"\0" * SENT_BYTES,
+        headers={"Cookie": f"csrftoken={CSRF_SECRET}; sessionid={gunicorn_server['staff']['session']}"},
+    )
+
+    read = int(headers["X-Body-Bytes-Read"])
+    print(
+        f"\napi upload, staff session: {status} after {seconds:.3f} s; the application read {read:,} body bytes"
+    )
+    assert status == 403, content[:300]
+    assert b'"code":"permission_denied"' in content
+    assert read == 0
+    assert_nothing_spooled_or_stored(gunicorn_server)
+
+
 @pytest.mark.parametrize("door", DOORS)
 def test_a_body_announced_over_the_limit_is_413_before_it_is_read(gunicorn_server, door):
     status, headers, content, read = announce_500_mb(gunicorn_server, door, "root")
