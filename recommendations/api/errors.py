@@ -66,7 +66,7 @@ def _domain_error(exc):
         # Most registry refusals are the request's fault (400); some name their own status:
         # a busy version 409, an unreachable task queue 503, a full disk 507.
         return ApiError(str(exc), code=exc.code, status_code=getattr(exc, "http_status", 400))
-    if isinstance(exc, (OperationalError, InterfaceError)):
+    if _database_unreachable(exc):
         logger.warning("the database cannot be reached: %s", exc)
         return ApiError(
             "the database cannot be reached; try again shortly",
@@ -74,6 +74,17 @@ def _domain_error(exc):
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
     return exc
+
+
+def _database_unreachable(exc):
+    """Return True for a database that cannot be reached, not for a query that is wrong.
+
+    SQLite reports a missing table or column with the same class as a lost connection; that is
+    a bug or a missing migration (a 500, logged), not an outage.
+    """
+    if isinstance(exc, InterfaceError):
+        return True
+    return isinstance(exc, OperationalError) and not str(exc).startswith(("no such table", "no such column"))
 
 
 def _flatten(errors, prefix=""):

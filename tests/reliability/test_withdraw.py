@@ -191,8 +191,10 @@ def test_quarantine_of_an_inactive_version_only_marks_it_failed(second_active):
 # --- the database, seen from the API --------------------------------------------------------
 
 
-def test_reads_that_need_the_database_answer_503_database_unavailable(monkeypatch, api, cf_version):
+def test_reads_that_need_the_database_answer_503_database_unavailable(monkeypatch, client_for, cf_version):
     from modelstore import selectors
+
+    api = client_for("staff+view_modelversion")
 
     def unreachable(*args, **kwargs):
         raise OperationalError('connection to server at "db.internal" failed')
