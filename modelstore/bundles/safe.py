@@ -369,8 +369,6 @@ def safe_joblib_load(path, *, mmap_mode=None, allowed=NATIVE_GLOBALS, seen=None,
     path = os.fspath(path)
     limits = limits or DEFAULT_LIMITS
     name = os.path.basename(path)
-    if allowed is SEED_GLOBALS:
-        import pandas  # noqa: F401  (the seed entries build pandas objects)
 
     def load():
         head = _refuse_non_pickle(path)
