@@ -275,7 +275,7 @@ for _name, _handler in _OPCODES.items():
 
 def check_depth(obj, max_depth):
     """Raise ``CorruptBundle`` if lists, tuples, dicts and sets nest deeper than ``max_depth``."""
-    pending = [(obj, 1)]
+    pending = [(obj, 1)] if isinstance(obj, _CONTAINERS) else []
     seen = set()
     while pending:
         value, depth = pending.pop()
