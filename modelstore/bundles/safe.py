@@ -284,8 +284,10 @@ def check_depth(obj, max_depth):
         seen.add(id(value))
         if depth > max_depth:
             raise CorruptBundle(f"the file nests containers deeper than {max_depth} levels")
-        children = (*value.keys(), *value.values()) if isinstance(value, dict) else value
-        pending.extend((child, depth + 1) for child in children if isinstance(child, _CONTAINERS))
+        for children in (value.keys(), value.values()) if isinstance(value, dict) else (value,):
+            # The common case, a big flat mapping or list, is settled by one pass in C.
+            if any(issubclass(kind, _CONTAINERS) for kind in set(map(type, children))):
+                pending.extend((child, depth + 1) for child in children if isinstance(child, _CONTAINERS))
 
 
 # --- what a file looks like ------------------------------------------------------------------------
