@@ -217,7 +217,7 @@ def version_build(*, kind, artifacts_path, compress=None, label="", notes="", us
             compress=compress,
             version=version,
         )
-    except (BundleError, RegistryError, OSError) as exc:
+    except Exception as exc:  # whatever went wrong, the row ends failed with the reason
         if version is not None:
             _fail(version, exc)
         raise

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from modelstore import storage
 from modelstore.bundles import IncompatibleBundle, open_bundle, read_artifacts
+from modelstore.services import bundle_limits
 
 from ..engines import CBEngine, CFEngine
 from .verified import ensure_verified
@@ -99,12 +100,12 @@ def load(target, *, stamp_dir):
     if target.source == BUNDLE:
         path = storage.local_path(target.file_name, target.sha256)
         hashed = ensure_verified(path, target.sha256, stamp_dir=stamp_dir)
-        bundle = open_bundle(path, mmap=True)
+        bundle = open_bundle(path, mmap=True, limits=bundle_limits())
         if bundle.kind != target.kind:
             raise IncompatibleBundle(f"{path.name} holds a {bundle.kind} bundle, not {target.kind}")
         arrays, memory_mapped, compression = bundle.arrays, bundle.memory_mapped, bundle.compression
     else:
-        loaded = read_artifacts(target.folder, target.kind)
+        loaded = read_artifacts(target.folder, target.kind, limits=bundle_limits())
         arrays, memory_mapped, compression = loaded.arrays, False, None
     engine = ENGINES[target.kind](arrays)
     _warm_up(engine)
