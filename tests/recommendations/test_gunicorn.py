@@ -105,8 +105,8 @@ def server(tmp_path):
             try:
                 if requests.get(f"{url}/api/v1/health/", timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # still starting (a busy machine may take longer than one request's timeout)
             assert time.monotonic() < deadline, "gunicorn did not answer within 30 s"
             time.sleep(0.1)
         yield {"url": url, "env": env, **prepared}
