@@ -4,7 +4,7 @@ Pickles run code: any global a pickle names can be called while it loads. Bundle
 artifact pickles come from uploads, so this unpickler (joblib's, which is pure Python)
 replaces every opcode that can call, construct, or change an object:
 
-- GLOBAL and STACK_GLOBAL look the name up in an allow-list table (``allowlist.py``) and push
+- GLOBAL and STACK_GLOBAL look the name up in an allow-list table (the ``allowlist`` package) and push
   its entry, never the real object; anything else stops the load with :class:`UnsafeBundle`;
 - REDUCE runs only an entry's vetted ``call``, NEWOBJ only its vetted ``new``; INST, OBJ and
   NEWOBJ_EX are refused; BUILD sets state only on types with a state check;
