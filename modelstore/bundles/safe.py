@@ -34,6 +34,7 @@ from .limits import (
     DecompressingReader,
     decompressor_for,
 )
+from .sniff import refuse_non_pickle
 
 NATIVE_GLOBALS = frozenset(allowlist.NATIVE)
 SEED_GLOBALS = frozenset(allowlist.SEED)
@@ -290,58 +291,6 @@ def check_depth(obj, max_depth):
                 pending.extend((child, depth + 1) for child in children if isinstance(child, _CONTAINERS))
 
 
-# --- what a file looks like ------------------------------------------------------------------------
-
-_COMPRESSED_MAGIC = (b"\x1f\x8b", b"\xfd7zXZ", b"\x04\x22\x4d\x18", b"BZh")
-
-
-def _zlib_header(head):
-    return len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
-
-
-def describe_non_pickle(head):
-    """Return what a file that is not a pickle looks like ("a CSV text file"), or None for a pickle."""
-    if not head:
-        return "an empty file"
-    if head[0] == 0x80 or head.startswith(_COMPRESSED_MAGIC) or _zlib_header(head):
-        return None
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
-        return "a ZIP archive"
-    if head.startswith(b"\x93NUMPY"):
-        return "a NumPy .npy file"
-    if head.startswith(b"PAR1"):
-        return "a Parquet file"
-    if head.startswith(b"%PDF"):
-        return "a PDF document"
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    if text is None or any(ch < " " and ch not in "\t\r\n" for ch in text[:512]):
-        return "binary data"
-    stripped = text.lstrip("\ufeff \t\r\n").lower()
-    if stripped.startswith(("<!doctype html", "<html", "<head", "<body")):
-        return "an HTML file"
-    if stripped.startswith("<"):
-        return "an XML or HTML file"
-    if stripped.startswith(("{", "[")):
-        return "a JSON text file"
-    first_line = stripped.split("\n", 1)[0]
-    if "," in first_line or ";" in first_line or "\t" in first_line:
-        return "a CSV text file"
-    return "a text file"
-
-
-def _refuse_non_pickle(path, name=None):
-    with open(path, "rb") as handle:
-        head = handle.read(1024)
-    looks_like = describe_non_pickle(head)
-    if looks_like is not None:
-        name = name or os.path.basename(str(path))
-        raise IncompatibleBundle(f"{name} is {looks_like}, not a joblib or pickle file")
-    return head
-
-
 # --- loading -----------------------------------------------------------------------------------
 
 
@@ -373,7 +322,7 @@ def safe_joblib_load(path, *, mmap_mode=None, allowed=NATIVE_GLOBALS, seen=None,
     name = os.path.basename(path)
 
     def load():
-        head = _refuse_non_pickle(path)
+        head = refuse_non_pickle(path)
         decompressor = decompressor_for(head)
         size = os.path.getsize(path)
         budget = Budget(limits.for_file(size, compressed=decompressor is not None))
@@ -406,7 +355,7 @@ def safe_pickle_load(path_or_bytes, *, allowed=MAPPING_GLOBALS, limits=None):
         data, name = bytes(path_or_bytes), "pickle"
     else:
         name = os.path.basename(str(path_or_bytes))
-        _refuse_non_pickle(path_or_bytes, name)
+        refuse_non_pickle(path_or_bytes, name)
         data = None
 
     def load():
@@ -434,7 +383,6 @@ __all__ = [
     "MAPPING_GLOBALS",
     "NATIVE_GLOBALS",
     "SEED_GLOBALS",
-    "describe_non_pickle",
     "refuse",
     "safe_joblib_load",
     "safe_pickle_load",
