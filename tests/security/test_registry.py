@@ -41,6 +41,7 @@ def test_registry_counts_come_from_the_arrays_not_from_what_the_file_claims(tmp_
     version = services.version_register(path=path).version
 
     assert (version.n_users, version.n_items, version.n_factors) == (60, 25, 6)
+    assert version.metadata["counts"]["n_users"] == 60
     assert_files_match_rows(settings)
 
 
