@@ -238,6 +238,7 @@ class SafeUnpickler(NumpyUnpickler):
                 )
             return wrapper.read(self, self.ensure_native_byte_order)
         self.budget.charge(nbytes, f"an array of shape {shape} and dtype {dtype}")
+        self.budget.spent -= nbytes  # refused before allocating; the reads that fill it are charged
         return wrapper.read(self, self.ensure_native_byte_order)
 
 
