@@ -168,4 +168,5 @@ def _build_wrapper(inst, state, load):
     alignment = state.get("numpy_array_alignment_bytes")
     if alignment is not None:
         check_int(alignment, "array alignment", high=64)
-    inst.__dict__.update({**state, "subclass": np.ndarray, "shape": shape, "dtype": dtype})
+    defaults = {"allow_mmap": False, "numpy_array_alignment_bytes": None}  # older joblib omits them
+    inst.__dict__.update({**defaults, **state, "subclass": np.ndarray, "shape": shape, "dtype": dtype})
