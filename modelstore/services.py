@@ -160,6 +160,7 @@ def _register_loaded(loaded, *, source_path, uploaded_sha256, label, notes, user
         if keep_file_as_is:
             shutil.copyfile(source_path, staged)
             sha256, compression = uploaded_sha256 or file_sha256(staged), loaded.compression
+            metadata = {**metadata, "counts": counts}  # what the arrays hold, not what the file says
         else:
             metadata = {k: v for k, v in metadata.items() if k not in ("counts", "content_sha256")}
             written = write_bundle(

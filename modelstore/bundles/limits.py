@@ -85,7 +85,7 @@ class BoundedReader:
 
     def read(self, size=-1):
         if size is None or size < 0:
-            size = self.budget.limit - self.budget.spent + 1
+            size = self.budget.limit - self.budget.spent  # "the rest", as far as the budget goes
         self.budget.charge(size, "a read")
         if size <= READ_CHUNK_BYTES:
             data = self.raw.read(size)

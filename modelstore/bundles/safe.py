@@ -4,7 +4,7 @@ Pickles run code: any global a pickle names can be called while it loads. Bundle
 artifact pickles come from uploads, so this unpickler (joblib's, which is pure Python)
 replaces every opcode that can call, construct, or change an object:
 
-- GLOBAL and STACK_GLOBAL look the name up in an allow-list table (``allowlist.py``) and push
+- GLOBAL and STACK_GLOBAL look the name up in an allow-list table (the ``allowlist`` package) and push
   its entry, never the real object; anything else stops the load with :class:`UnsafeBundle`;
 - REDUCE runs only an entry's vetted ``call``, NEWOBJ only its vetted ``new``; INST, OBJ and
   NEWOBJ_EX are refused; BUILD sets state only on types with a state check;
@@ -34,6 +34,7 @@ from .limits import (
     DecompressingReader,
     decompressor_for,
 )
+from .sniff import refuse_non_pickle
 
 NATIVE_GLOBALS = frozenset(allowlist.NATIVE)
 SEED_GLOBALS = frozenset(allowlist.SEED)
@@ -237,6 +238,7 @@ class SafeUnpickler(NumpyUnpickler):
                 )
             return wrapper.read(self, self.ensure_native_byte_order)
         self.budget.charge(nbytes, f"an array of shape {shape} and dtype {dtype}")
+        self.budget.spent -= nbytes  # refused before allocating; the reads that fill it are charged
         return wrapper.read(self, self.ensure_native_byte_order)
 
 
@@ -275,7 +277,7 @@ for _name, _handler in _OPCODES.items():
 
 def check_depth(obj, max_depth):
     """Raise ``CorruptBundle`` if lists, tuples, dicts and sets nest deeper than ``max_depth``."""
-    pending = [(obj, 1)]
+    pending = [(obj, 1)] if isinstance(obj, _CONTAINERS) else []
     seen = set()
     while pending:
         value, depth = pending.pop()
@@ -284,60 +286,10 @@ def check_depth(obj, max_depth):
         seen.add(id(value))
         if depth > max_depth:
             raise CorruptBundle(f"the file nests containers deeper than {max_depth} levels")
-        children = (*value.keys(), *value.values()) if isinstance(value, dict) else value
-        pending.extend((child, depth + 1) for child in children if isinstance(child, _CONTAINERS))
-
-
-# --- what a file looks like ------------------------------------------------------------------------
-
-_COMPRESSED_MAGIC = (b"\x1f\x8b", b"\xfd7zXZ", b"\x04\x22\x4d\x18", b"BZh")
-
-
-def _zlib_header(head):
-    return len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
-
-
-def describe_non_pickle(head):
-    """Return what a file that is not a pickle looks like ("a CSV text file"), or None for a pickle."""
-    if not head:
-        return "an empty file"
-    if head[0] == 0x80 or head.startswith(_COMPRESSED_MAGIC) or _zlib_header(head):
-        return None
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
-        return "a ZIP archive"
-    if head.startswith(b"\x93NUMPY"):
-        return "a NumPy .npy file"
-    if head.startswith(b"PAR1"):
-        return "a Parquet file"
-    if head.startswith(b"%PDF"):
-        return "a PDF document"
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    if text is None or any(ch < " " and ch not in "\t\r\n" for ch in text[:512]):
-        return "binary data"
-    stripped = text.lstrip("\ufeff \t\r\n").lower()
-    if stripped.startswith(("<!doctype html", "<html", "<head", "<body")):
-        return "an HTML file"
-    if stripped.startswith("<"):
-        return "an XML or HTML file"
-    if stripped.startswith(("{", "[")):
-        return "a JSON text file"
-    first_line = stripped.split("\n", 1)[0]
-    if "," in first_line or ";" in first_line or "\t" in first_line:
-        return "a CSV text file"
-    return "a text file"
-
-
-def _refuse_non_pickle(path, name=None):
-    with open(path, "rb") as handle:
-        head = handle.read(1024)
-    looks_like = describe_non_pickle(head)
-    if looks_like is not None:
-        name = name or os.path.basename(str(path))
-        raise IncompatibleBundle(f"{name} is {looks_like}, not a joblib or pickle file")
-    return head
+        for children in (value.keys(), value.values()) if isinstance(value, dict) else (value,):
+            # The common case, a big flat mapping or list, is settled by one pass in C.
+            if any(issubclass(kind, _CONTAINERS) for kind in set(map(type, children))):
+                pending.extend((child, depth + 1) for child in children if isinstance(child, _CONTAINERS))
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -369,11 +321,9 @@ def safe_joblib_load(path, *, mmap_mode=None, allowed=NATIVE_GLOBALS, seen=None,
     path = os.fspath(path)
     limits = limits or DEFAULT_LIMITS
     name = os.path.basename(path)
-    if allowed is SEED_GLOBALS:
-        import pandas  # noqa: F401  (the seed entries build pandas objects)
 
     def load():
-        head = _refuse_non_pickle(path)
+        head = refuse_non_pickle(path)
         decompressor = decompressor_for(head)
         size = os.path.getsize(path)
         budget = Budget(limits.for_file(size, compressed=decompressor is not None))
@@ -406,7 +356,7 @@ def safe_pickle_load(path_or_bytes, *, allowed=MAPPING_GLOBALS, limits=None):
         data, name = bytes(path_or_bytes), "pickle"
     else:
         name = os.path.basename(str(path_or_bytes))
-        _refuse_non_pickle(path_or_bytes, name)
+        refuse_non_pickle(path_or_bytes, name)
         data = None
 
     def load():
@@ -434,7 +384,6 @@ __all__ = [
     "MAPPING_GLOBALS",
     "NATIVE_GLOBALS",
     "SEED_GLOBALS",
-    "describe_non_pickle",
     "refuse",
     "safe_joblib_load",
     "safe_pickle_load",

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from modelstore import storage
 from modelstore.bundles import CorruptBundle, IncompatibleBundle, open_bundle, read_artifacts
+from modelstore.services import bundle_limits
 
 from ..engines import CBEngine, CFEngine
 from .exceptions import BundleFileChanged
@@ -141,7 +142,7 @@ def load(target, *, stamp_dir):
             raise BundleFileChanged(f"the file of {target.kind} version {target.label} was deleted") from exc
         except CorruptBundle as exc:
             raise BundleFileChanged(f"{target.kind} version {target.label}: {exc}") from exc
-        bundle = open_bundle(path, mmap=True)
+        bundle = open_bundle(path, mmap=True, limits=bundle_limits())
         if bundle.kind != target.kind:
             raise IncompatibleBundle(f"{path.name} holds a {bundle.kind} bundle, not {target.kind}")
         arrays, memory_mapped, compression = bundle.arrays, bundle.memory_mapped, bundle.compression
@@ -149,7 +150,7 @@ def load(target, *, stamp_dir):
         handle = os.open(path, os.O_RDONLY)
         handle_stat = (identity["size"], identity["mtime_ns"], identity["ctime_ns"])
     else:
-        loaded = read_artifacts(target.folder, target.kind)
+        loaded = read_artifacts(target.folder, target.kind, limits=bundle_limits())
         arrays, memory_mapped, compression = loaded.arrays, False, None
     try:
         engine = ENGINES[target.kind](arrays)

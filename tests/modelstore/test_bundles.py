@@ -174,6 +174,24 @@ def test_seed_bundle_converts_with_matching_counts(tmp_path, compress):
     assert loaded.metadata["source_metadata"]["n_factors"] == 6
 
 
+@pytest.mark.parametrize("compress", [0, ("gzip", 3)])
+def test_seed_bundle_with_object_columns_as_pandas_2_wrote_them_converts(tmp_path, compress):
+    import pandas as pd
+
+    parts = factories.cf_parts()
+    with pd.option_context("future.infer_string", False):
+        recs = parts["recs"]
+        parts["recs"] = recs.assign(
+            customer_id=recs["customer_id"].astype(object), item_id=recs["item_id"].astype(object)
+        )
+        assert parts["recs"]["customer_id"].dtype == object
+        path = factories.write_seed_bundle(tmp_path / "seed.joblib", parts, compress=compress)
+        folder = factories.write_cf_folder(tmp_path / "cf", parts, recs_format="pandas-pkl")
+
+    for loaded in (load_any(path), read_artifacts(folder, "cf")):
+        assert verify_arrays("cf", loaded.arrays)["n_recommendations"] == len(parts["recs"])
+
+
 def test_seed_bundle_with_integer_customer_ids(tmp_path):
     parts = factories.cf_parts(n_users=10, n_items=5)
     ids = [12346 + i for i in range(10)]

@@ -21,7 +21,7 @@ import joblib
 import lz4.frame
 import numpy as np
 
-from modelstore.bundles import write_bundle
+from modelstore.bundles import content_hash, write_bundle
 from tests import factories
 
 GiB = 1024**3
@@ -98,6 +98,34 @@ def _good_document():
     with tempfile.TemporaryDirectory() as folder:
         written = write_bundle(Path(folder) / "good.joblib", kind="cf", arrays=factories.cf_array_set())
         return joblib.load(written.path)
+
+
+SECRET_SHAPE = (60, 6)  # the user factors of factories.cf_array_set(): 1,440 bytes of float32
+
+
+def secret_as_factors(secret):
+    """A complete, consistent CF bundle whose user factors are a memory map of the secret file.
+
+    Through a loader that allows ``numpy.memmap`` this registers, verifies ``ready`` and serves
+    the file's bytes as factors (the secret file must be ``SECRET_SHAPE`` float32s long).
+    """
+    doc = _good_document()
+    arrays = dict(doc["arrays"])
+    leaked = np.frombuffer(Path(secret).read_bytes(), dtype=np.float32).reshape(SECRET_SHAPE)
+    metadata = {**doc["metadata"], "content_sha256": content_hash({**arrays, "user_factors": leaked})}
+    sentinel = object()
+
+    class Pickler(pickle.Pickler):
+        def reducer_override(self, obj):
+            if obj is sentinel:
+                return np.memmap, (str(secret), "float32", "r", 0, SECRET_SHAPE)
+            return NotImplemented
+
+    buffer = io.BytesIO()
+    Pickler(buffer, protocol=4).dump(
+        {**doc, "metadata": metadata, "arrays": {**arrays, "user_factors": sentinel}}
+    )
+    return buffer.getvalue()
 
 
 def with_metadata(**changes):
@@ -240,9 +268,7 @@ def corpus(marker, secret):
         "nested pickle.loads": whole(call("pickle", "loads", whole(os_system))),
         "numpy.save": whole(call("numpy", "save", m, [1, 2])),
         "numpy.memmap write": whole(call("numpy", "memmap", m, "uint8", "w+", 0, (4,))),
-        "numpy.memmap read": document(
-            arrays=Raw(_setitems({"user_factors": Raw(call("numpy", "memmap", s, "uint8", "r", 0, (4,)))}))
-        ),
+        "numpy.memmap read": secret_as_factors(secret),
         "open_memmap": whole(call("numpy.lib.format", "open_memmap", m, "w+", "<f8", (2,))),
         "joblib.dump": whole(call("joblib", "dump", 1, m)),
         "pandas.read_csv": whole(call("pandas", "read_csv", s)),

@@ -1,7 +1,10 @@
 """Every hostile kind through every door: a clean refusal, nothing run or opened, files and rows one to one."""
 
+import pickle
 import stat
+import tempfile
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -11,15 +14,15 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from modelstore import services, tasks
-from modelstore.bundles import write_bundle
+from modelstore.bundles import content_hash, verify_arrays, write_bundle
 from modelstore.models import ModelVersion
 from tests import factories
 
-from .hostile import corpus
+from .hostile import corpus, secret_as_factors
 
 pytestmark = pytest.mark.django_db
 
-SECRET = b"the server's secret key"
+SECRET = (b"the server's secret key; " * 80)[:1440]  # as long as the factors it would become
 MARKER_NAME = "marker"
 DOORS = ("api", "admin", "import_bundle", "bundle_models", "verify")
 BUNDLE_ERROR_CODES = {
@@ -44,7 +47,13 @@ def files(place):
     return corpus(place / MARKER_NAME, place / "secret")
 
 
-KINDS = list(corpus("/nonexistent/marker", "/nonexistent/secret"))
+def _kinds():
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "secret").write_bytes(SECRET)
+        return list(corpus(Path(folder) / MARKER_NAME, Path(folder) / "secret"))
+
+
+KINDS = _kinds()
 
 
 @pytest.fixture(autouse=True)
@@ -148,3 +157,13 @@ def test_a_hostile_file_is_refused_with_nothing_run_or_left_behind(
 
 def test_the_corpus_has_at_least_forty_kinds():
     assert len(KINDS) >= 40
+
+
+def test_the_memmap_payload_is_real(place):
+    """Unpickled without the allow-list, the file is a consistent bundle whose factors are the secret."""
+    document = pickle.loads(secret_as_factors(place / "secret"))
+
+    factors = document["arrays"]["user_factors"]
+    assert factors.tobytes() == SECRET
+    assert verify_arrays("cf", document["arrays"])["n_users"] == 60
+    assert content_hash(document["arrays"]) == document["metadata"]["content_sha256"]
