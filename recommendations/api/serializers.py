@@ -17,7 +17,6 @@ from ..services import SCORE_KINDS, STRATEGIES
 
 MAX_ID_LENGTH = 200
 MAX_EXCLUDE = 1000
-MAX_FILE_NAME_BYTES = 255
 # ``exclude`` in a query string: comma-separated parts of at most MAX_ID_LENGTH characters, and
 # short enough (and far under gunicorn's 4094-byte request line) to hold at most MAX_EXCLUDE parts.
 MAX_EXCLUDE_TEXT = 2 * MAX_EXCLUDE - 1
@@ -189,14 +188,6 @@ class UploadRequest(serializers.Serializer):
     activate = serializers.BooleanField(
         required=False, default=False, help_text="Activate once verified (needs the activate permission)."
     )
-
-    def validate_file(self, value):
-        # File systems keep names of at most 255 bytes; a longer one could not be staged.
-        if len((value.name or "").encode()) > MAX_FILE_NAME_BYTES:
-            raise serializers.ValidationError(
-                f"Ensure the file name has no more than {MAX_FILE_NAME_BYTES} bytes in UTF-8."
-            )
-        return value
 
 
 class RollbackRequest(serializers.Serializer):

@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from modelstore import services, tasks
@@ -79,7 +80,9 @@ def assert_files_match_rows(settings):
 
 def through_api(superuser, name, data, tmp_path):
     client = APIClient()
-    client.force_authenticate(superuser)
+    # A real token: the upload door authenticates from the headers, before DRF runs.
+    token, _ = Token.objects.get_or_create(user=superuser)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     response = client.post("/api/v1/models/", {"file": SimpleUploadedFile(name, data)}, format="multipart")
     assert 400 <= response.status_code < 500, response.content[:300]
     body = response.json()

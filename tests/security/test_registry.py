@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import DataError
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from modelstore import services
@@ -22,7 +23,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def uploader(django_user_model):
     client = APIClient()
-    client.force_authenticate(django_user_model.objects.create_superuser("root", password="pw-root-1"))
+    root = django_user_model.objects.create_superuser("root", password="pw-root-1")
+    # A real token: the upload door authenticates from the headers, before DRF runs.
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=root).key}")
     return client
 
 
