@@ -20,7 +20,7 @@ from pathlib import Path
 from celery import shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connections, transaction
+from django.db import OperationalError, connections, transaction
 from django.utils import timezone
 
 from modelstore import services
@@ -163,9 +163,16 @@ def _run_update(run_id, **fields):
 
 
 def _run_stage(run_id, steps, step, detail=""):
-    """Record that a run has reached ``step`` (one of ``steps``), with an optional detail."""
+    """Record that a run has reached ``step`` (one of ``steps``), with an optional detail.
+
+    Progress is for the page only: a write that fails (SQLite answers "locked" while a page
+    reads the same table) is logged and the training goes on.
+    """
     stage = f"{step}: {detail}" if detail else step
-    _run_update(run_id, step=steps.index(step) + 1, stage=stage[:255])
+    try:
+        _run_update(run_id, step=steps.index(step) + 1, stage=stage[:255])
+    except OperationalError as exc:
+        logger.warning("training run %s: progress %r not recorded: %s", run_id, stage, exc)
 
 
 def _store_upload(upload, folder, stem):
