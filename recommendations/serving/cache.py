@@ -10,7 +10,9 @@ keep being answered by the model already loaded, and one reference assignment sw
 Requests hold the model they started with, so no request sees half a swap.
 
 A served file that changed or vanished (its size, times or inode differ from when it was
-verified) stops being served at the next check: the process switches to the last good version
+verified) stops being served at the next check, or sooner: every request first ``fstat``s the
+file it is about to read, so an edit or a truncation is noticed before the next request reads
+the changed pages. The process then switches to the last good version
 (the most recently active ready version whose file still verifies) and asks the registry to
 withdraw the changed one (``version_quarantine``: marked failed, the kind rolled back by the
 system with the reason). The same happens when the active version's file is bad at a
@@ -77,7 +79,6 @@ class Fault:
     target: Target
     reason: str
     at: object
-    withdrawn: bool  # the registry recorded it (False while the registry cannot be reached)
 
     def as_dict(self):
         return {**self.target.reference(), "reason": self.reason, "at": self.at.isoformat()}
@@ -309,11 +310,15 @@ class ModelCache:
             state.model = None  # requests wait on the lock for the fallback instead of using it
             fallback = None
             try:
-                fallback = self._withdraw(state, model.target, reason)
+                fallback = self._withdraw(state, model.target, reason, tell_registry=False)
             finally:
                 state.model = fallback
             if fallback is None:
                 state.unavailable = reason
+            fault = state.fault
+        # Requests are answered by the fallback while the registry records the withdrawal.
+        if fault is not None and fault.target.key == model.target.key:
+            self._report(fault, fallback)
 
     def _signature(self):
         """Return ``{kind: (id, sha256, withdrawn)}`` of the active versions, or None when unreadable."""
@@ -454,12 +459,13 @@ class ModelCache:
                 state.previous, state.model = state.model, model  # the swap
                 state.unavailable = ""
 
-    def _withdraw(self, state, bad, reason, *, content_checked=False):
+    def _withdraw(self, state, bad, reason, *, content_checked=False, tell_registry=True):
         """Return the last good model of ``bad``'s kind, and have the registry withdraw ``bad``.
 
         The caller holds ``state.lock``. ``bad`` keeps its LoadError (so it is not retried at
         once) unless its content turns out unchanged; ``content_checked`` says it was just
-        hashed and differed.
+        hashed and differed. With ``tell_registry`` False the caller calls ``_report`` itself
+        (after releasing the lock) when ``state.fault`` names ``bad``.
         """
         logger.error("%s stops being served: %s", bad.label, reason)
         error = state.error if state.error and state.error.target.key == bad.key else None
@@ -473,8 +479,9 @@ class ModelCache:
         state.error = error or LoadError(
             target=bad, message=reason, at=timezone.now(), retry_at=time.monotonic() + self.retry_seconds
         )
-        withdrawn = self._quarantine(bad, reason, fallback)
-        state.fault = Fault(target=bad, reason=reason, at=timezone.now(), withdrawn=withdrawn)
+        state.fault = Fault(target=bad, reason=reason, at=timezone.now())
+        if tell_registry:
+            self._report(state.fault, fallback)
         return fallback
 
     def _last_good(self, state, bad):
@@ -503,18 +510,17 @@ class ModelCache:
                 return model
         return None
 
-    def _quarantine(self, bad, reason, fallback):
-        """Ask the registry to withdraw ``bad``; return False when it cannot be reached."""
+    def _report(self, fault, fallback):
+        """Ask the registry to withdraw the faulty version; the next check retries when it cannot."""
+        bad = fault.target
         if bad.version_id is None:
-            return False
+            return
         fallback_id = fallback.target.version_id if fallback is not None else None
         try:
             version = ModelVersion(pk=bad.version_id, kind=bad.kind)
-            services.version_quarantine(version=version, reason=reason, fallback=fallback_id)
+            services.version_quarantine(version=version, reason=fault.reason, fallback=fallback_id)
         except DatabaseError as exc:
             self._registry_unreadable(exc)
-            return False
-        return True
 
     def _start_background(self, state, target):
         state.loading = target
