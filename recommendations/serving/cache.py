@@ -379,7 +379,7 @@ class ModelCache:
             state.next_attempt = now + float(settings.HYBRIDREC_VERSION_CHECK_SECONDS)
             signature = self._signature()
             if signature is None:
-                state.unavailable = self.check_error
+                state.unavailable = "the registry cannot be read (the database is unavailable)"
                 return None
             state.active = signature.get(state.kind)
             target = self._target(state, signature)
