@@ -41,6 +41,7 @@ from modelstore.bundles import BundleError
 from modelstore.models import ModelVersion
 
 from .exceptions import BundleFileChanged, ModelUnavailable
+from .health import plain_reasons
 from .loading import BUNDLE, Target, files_target, load
 from .verified import ensure_verified
 
@@ -209,7 +210,8 @@ class ModelCache:
             can_serve = True
         except ModelUnavailable:
             can_serve = False
-        reasons = self._reasons()
+        models = {kind: self._describe(self._states[kind]) for kind in KINDS}
+        reasons = plain_reasons(models, registry_unreadable=bool(self.check_error))
         status = "unavailable" if not can_serve else "degraded" if reasons else "ok"
         return {
             "status": status,
@@ -220,41 +222,8 @@ class ModelCache:
             "cb_loaded": self._states[CB].model is not None,
             "checked_at": self.checked_at.isoformat() if self.checked_at else None,
             "check_error": self.check_error,
-            "models": {kind: self._describe(self._states[kind]) for kind in KINDS},
+            "models": models,
         }
-
-    def _reasons(self):
-        """Return why this process is not serving exactly what the registry says, in plain words."""
-        reasons = []
-        if self.check_error:
-            reasons.append("the registry cannot be read: the loaded versions keep serving")
-        for state in self._states.values():
-            model, kind = state.model, state.kind
-            if kind == CB and model is None and state.error is None:
-                continue  # CB not asked for yet
-            if model is None:
-                reasons.append(f"no {kind} model can be served")
-                continue
-            fault = state.fault
-            withdrawn = state.active[2] if state.active else None
-            if fault is not None:
-                reasons.append(
-                    f"{kind} version {fault.target.label} stopped being served: its file "
-                    f"{_short(fault.reason)}; {model.target.label} serves"
-                )
-            elif withdrawn:
-                reasons.append(
-                    f"{kind} version {withdrawn['label']} was withdrawn by the system: "
-                    f"its file {_short(withdrawn['reason'])}; {model.target.label} serves"
-                )
-            if state.error is not None and fault is None:
-                reasons.append(
-                    f"the active {kind} version {state.error.target.label} could not be loaded; "
-                    f"{model.target.label} serves"
-                )
-            elif model.target.source != BUNDLE and state.active:
-                reasons.append(f"the active {kind} version is not loaded; {model.target.label} serves")
-        return reasons
 
     # --- checking for another active version and for changed files -------------------------
 
@@ -590,15 +559,6 @@ def _content_unchanged(target):
     except (BundleError, OSError):
         return False
     return True
-
-
-def _short(reason):
-    """Return what happened to a faulty file, in words that name no file and quote no error."""
-    if "deleted" in reason:
-        return "was deleted"
-    if "changed on disk" in reason or "sha256" in reason:
-        return "changed on disk"
-    return "could not be verified"
 
 
 _cache = None
