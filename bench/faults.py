@@ -14,7 +14,8 @@ bench/serve.py measures swaps of seed-scale bundles) and HYBRIDREC_VERSION_CHECK
 - activation, under load: the same with 4 clients asking for recommendations on keep-alive
   connections; also the last answer naming the old version, and failed requests.
 - changed in place / truncated / deleted: 2 workers under the same load; from the fault to the
-  first of 20 answers in a row (each on a new connection) from the last good version.
+  load's first answer from the last good version, to the last answer from the changed file,
+  and to 20 answers in a row (each on a new connection) from the last good version.
 - database down: public reads, token reads and ready while a proxy in front of PostgreSQL is
   cut, and from restoring it to every worker ready again.
 Every loop is bounded; results also go to bench/out/faults.json.
@@ -37,7 +38,15 @@ import requests
 BASE_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BASE_DIR))
 
-from tests.support.gunicorn import activate, get, gunicorn, prepare, server_env, wait_until  # noqa: E402
+from tests.support.gunicorn import (  # noqa: E402
+    activate,
+    get,
+    gunicorn,
+    prepare,
+    server_env,
+    wait_until,
+    worker_pids,
+)
 from tests.support.tcp_proxy import TcpProxy  # noqa: E402
 
 WINDOW_SECONDS = 3.0
@@ -162,8 +171,10 @@ def file_fault(folder, fault):
             wait_until(lambda: twenty_from(first), timeout=60)
             seconds = time.monotonic() - started
         old = [at - started for at, version in load.answers if version == second and at > started]
+        good = [at - started for at, version in load.answers if version == first and at > started]
         return {
-            "seconds_to_last_good": seconds,
+            "first_last_good_answer_seconds": min(good) if good else None,
+            "twenty_in_a_row_seconds": seconds,
             "last_answer_from_changed_file_seconds": max(old) if old else 0.0,
             "requests": len(load.answers) + len(load.failures),
             "failed_requests": len(load.failures),
@@ -192,8 +203,11 @@ def database_down(folder):
             def ready_everywhere(status):
                 return all(get(f"{url}/api/v1/health/ready/").status_code == status for _ in range(10))
 
+            worker_pids(url, 2)  # both workers up: none is still starting when the database goes
             cut = time.monotonic()
             proxy.cut()
+            wait_until(lambda: get(f"{url}/api/v1/health/ready/").status_code == 503, timeout=60)
+            first_not_ready = time.monotonic() - cut
             wait_until(lambda: ready_everywhere(503), timeout=60)
             not_ready = time.monotonic() - cut
             public = [get(url + recs).status_code for _ in range(100)]
@@ -204,7 +218,8 @@ def database_down(folder):
             proxy.restore()
             wait_until(lambda: ready_everywhere(200), timeout=60)
             return {
-                "seconds_to_not_ready": not_ready,
+                "seconds_to_first_not_ready": first_not_ready,
+                "seconds_to_ten_not_ready_in_a_row": not_ready,
                 "public_reads": _counts(public),
                 "token_reads": _counts(with_token),
                 "models_list": _counts(models),
@@ -250,7 +265,8 @@ def main():
     for name, rounds in results.items():
         for key in rounds[0]:
             values = [round_[key] for round_ in rounds]
-            if all(isinstance(value, float) for value in values):
+            if all(isinstance(value, float) for value in values if value is not None):
+                values = [value for value in values if value is not None] or [float("nan")]
                 print(f"{name}: {key} median {statistics.median(values):.2f}, max {max(values):.2f}")
             elif all(isinstance(value, int) for value in values):
                 print(f"{name}: {key} total {sum(values)}")

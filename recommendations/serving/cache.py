@@ -10,7 +10,9 @@ keep being answered by the model already loaded, and one reference assignment sw
 Requests hold the model they started with, so no request sees half a swap.
 
 A served file that changed or vanished (its size, times or inode differ from when it was
-verified) stops being served at the next check: the process switches to the last good version
+verified) stops being served at the next check, or sooner: every request first ``fstat``s the
+file it is about to read, so an edit or a truncation is noticed before the next request reads
+the changed pages. The process then switches to the last good version
 (the most recently active ready version whose file still verifies) and asks the registry to
 withdraw the changed one (``version_quarantine``: marked failed, the kind rolled back by the
 system with the reason). The same happens when the active version's file is bad at a
@@ -39,6 +41,7 @@ from modelstore.bundles import BundleError
 from modelstore.models import ModelVersion
 
 from .exceptions import BundleFileChanged, ModelUnavailable
+from .health import plain_reasons
 from .loading import BUNDLE, Target, files_target, load
 from .verified import ensure_verified
 
@@ -77,7 +80,6 @@ class Fault:
     target: Target
     reason: str
     at: object
-    withdrawn: bool  # the registry recorded it (False while the registry cannot be reached)
 
     def as_dict(self):
         return {**self.target.reference(), "reason": self.reason, "at": self.at.isoformat()}
@@ -208,7 +210,8 @@ class ModelCache:
             can_serve = True
         except ModelUnavailable:
             can_serve = False
-        reasons = self._reasons()
+        models = {kind: self._describe(self._states[kind]) for kind in KINDS}
+        reasons = plain_reasons(models, registry_unreadable=bool(self.check_error))
         status = "unavailable" if not can_serve else "degraded" if reasons else "ok"
         return {
             "status": status,
@@ -219,41 +222,8 @@ class ModelCache:
             "cb_loaded": self._states[CB].model is not None,
             "checked_at": self.checked_at.isoformat() if self.checked_at else None,
             "check_error": self.check_error,
-            "models": {kind: self._describe(self._states[kind]) for kind in KINDS},
+            "models": models,
         }
-
-    def _reasons(self):
-        """Return why this process is not serving exactly what the registry says, in plain words."""
-        reasons = []
-        if self.check_error:
-            reasons.append("the registry cannot be read: the loaded versions keep serving")
-        for state in self._states.values():
-            model, kind = state.model, state.kind
-            if kind == CB and model is None and state.error is None:
-                continue  # CB not asked for yet
-            if model is None:
-                reasons.append(f"no {kind} model can be served")
-                continue
-            fault = state.fault
-            withdrawn = state.active[2] if state.active else None
-            if fault is not None:
-                reasons.append(
-                    f"{kind} version {fault.target.label} stopped being served: its file "
-                    f"{_short(fault.reason)}; {model.target.label} serves"
-                )
-            elif withdrawn:
-                reasons.append(
-                    f"{kind} version {withdrawn['label']} was withdrawn by the system: "
-                    f"its file {_short(withdrawn['reason'])}; {model.target.label} serves"
-                )
-            if state.error is not None and fault is None:
-                reasons.append(
-                    f"the active {kind} version {state.error.target.label} could not be loaded; "
-                    f"{model.target.label} serves"
-                )
-            elif model.target.source != BUNDLE and state.active:
-                reasons.append(f"the active {kind} version is not loaded; {model.target.label} serves")
-        return reasons
 
     # --- checking for another active version and for changed files -------------------------
 
@@ -309,11 +279,15 @@ class ModelCache:
             state.model = None  # requests wait on the lock for the fallback instead of using it
             fallback = None
             try:
-                fallback = self._withdraw(state, model.target, reason)
+                fallback = self._withdraw(state, model.target, reason, tell_registry=False)
             finally:
                 state.model = fallback
             if fallback is None:
                 state.unavailable = reason
+            fault = state.fault
+        # Requests are answered by the fallback while the registry records the withdrawal.
+        if fault is not None and fault.target.key == model.target.key:
+            self._report(fault, fallback)
 
     def _signature(self):
         """Return ``{kind: (id, sha256, withdrawn)}`` of the active versions, or None when unreadable."""
@@ -374,7 +348,7 @@ class ModelCache:
             state.next_attempt = now + float(settings.HYBRIDREC_VERSION_CHECK_SECONDS)
             signature = self._signature()
             if signature is None:
-                state.unavailable = self.check_error
+                state.unavailable = "the registry cannot be read (the database is unavailable)"
                 return None
             state.active = signature.get(state.kind)
             target = self._target(state, signature)
@@ -454,12 +428,13 @@ class ModelCache:
                 state.previous, state.model = state.model, model  # the swap
                 state.unavailable = ""
 
-    def _withdraw(self, state, bad, reason, *, content_checked=False):
+    def _withdraw(self, state, bad, reason, *, content_checked=False, tell_registry=True):
         """Return the last good model of ``bad``'s kind, and have the registry withdraw ``bad``.
 
         The caller holds ``state.lock``. ``bad`` keeps its LoadError (so it is not retried at
         once) unless its content turns out unchanged; ``content_checked`` says it was just
-        hashed and differed.
+        hashed and differed. With ``tell_registry`` False the caller calls ``_report`` itself
+        (after releasing the lock) when ``state.fault`` names ``bad``.
         """
         logger.error("%s stops being served: %s", bad.label, reason)
         error = state.error if state.error and state.error.target.key == bad.key else None
@@ -473,8 +448,9 @@ class ModelCache:
         state.error = error or LoadError(
             target=bad, message=reason, at=timezone.now(), retry_at=time.monotonic() + self.retry_seconds
         )
-        withdrawn = self._quarantine(bad, reason, fallback)
-        state.fault = Fault(target=bad, reason=reason, at=timezone.now(), withdrawn=withdrawn)
+        state.fault = Fault(target=bad, reason=reason, at=timezone.now())
+        if tell_registry:
+            self._report(state.fault, fallback)
         return fallback
 
     def _last_good(self, state, bad):
@@ -503,18 +479,17 @@ class ModelCache:
                 return model
         return None
 
-    def _quarantine(self, bad, reason, fallback):
-        """Ask the registry to withdraw ``bad``; return False when it cannot be reached."""
+    def _report(self, fault, fallback):
+        """Ask the registry to withdraw the faulty version; the next check retries when it cannot."""
+        bad = fault.target
         if bad.version_id is None:
-            return False
+            return
         fallback_id = fallback.target.version_id if fallback is not None else None
         try:
             version = ModelVersion(pk=bad.version_id, kind=bad.kind)
-            services.version_quarantine(version=version, reason=reason, fallback=fallback_id)
+            services.version_quarantine(version=version, reason=fault.reason, fallback=fallback_id)
         except DatabaseError as exc:
             self._registry_unreadable(exc)
-            return False
-        return True
 
     def _start_background(self, state, target):
         state.loading = target
@@ -584,15 +559,6 @@ def _content_unchanged(target):
     except (BundleError, OSError):
         return False
     return True
-
-
-def _short(reason):
-    """Return what happened to a faulty file, in words that name no file and quote no error."""
-    if "deleted" in reason:
-        return "was deleted"
-    if "changed on disk" in reason or "sha256" in reason:
-        return "changed on disk"
-    return "could not be verified"
 
 
 _cache = None

@@ -8,8 +8,6 @@ import logging
 
 from django.db import DatabaseError, connection
 
-from .cache import KINDS
-
 logger = logging.getLogger(__name__)
 
 PUBLIC_MODEL_FIELDS = ("loaded", "id", "label", "sha256", "source", "serving_active")
@@ -26,6 +24,45 @@ def database_answers():
         connection.close()
         return False
     return True
+
+
+def plain_reasons(models, *, registry_unreadable):
+    """Return why a process does not serve exactly what the registry says, naming no file or error.
+
+    ``models`` is ``{kind: described}`` as in the cache's health report.
+    """
+    reasons = ["the registry cannot be read: the loaded versions keep serving"] if registry_unreadable else []
+    for kind, model in models.items():
+        error, fault, withdrawn = model["last_error"], model["fault"], model["withdrawn"]
+        if kind == "cb" and not model["loaded"] and error is None:
+            continue  # CB not asked for yet
+        if not model["loaded"]:
+            reasons.append(f"no {kind} model can be served")
+            continue
+        serves = f"{model['label']} serves"
+        if fault is not None:
+            reasons.append(
+                f"{kind} version {fault['label']} stopped being served: its file {_what(fault['reason'])}; {serves}"
+            )
+        elif withdrawn:
+            reasons.append(
+                f"{kind} version {withdrawn['label']} was withdrawn by the system: "
+                f"its file {_what(withdrawn['reason'])}; {serves}"
+            )
+        if error is not None and fault is None:
+            reasons.append(f"the active {kind} version {error['label']} could not be loaded; {serves}")
+        elif model["source"] != "bundle" and model["active"]:
+            reasons.append(f"the active {kind} version is not loaded; {serves}")
+    return reasons
+
+
+def _what(reason):
+    """Return what happened to a faulty file, in words that name no file and quote no error."""
+    if "deleted" in reason:
+        return "was deleted"
+    if "changed on disk" in reason or "sha256" in reason:
+        return "changed on disk"
+    return "could not be verified"
 
 
 def summary(cache, *, detail=False):
@@ -47,7 +84,8 @@ def summary(cache, *, detail=False):
         "pid": report["pid"],
         "cb_loaded": report["cb_loaded"],
         "models": {
-            kind: {name: report["models"][kind].get(name) for name in PUBLIC_MODEL_FIELDS} for kind in KINDS
+            kind: {name: described.get(name) for name in PUBLIC_MODEL_FIELDS}
+            for kind, described in report["models"].items()
         },
     }
 

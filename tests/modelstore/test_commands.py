@@ -77,6 +77,7 @@ def test_bundle_models_refuses_a_hostile_artifacts_folder(tmp_path):
 def test_bundle_models_verify_alone_reverifies_everything(register, settings):
     good = register("cf", factories.cf_array_set(seed=1))
     bad = register("cf", factories.cf_array_set(seed=2))
+    (settings.MEDIA_ROOT / bad.file.name).chmod(0o644)  # stored bundles are read-only
     (settings.MEDIA_ROOT / bad.file.name).write_bytes(b"not a bundle any more")
 
     with pytest.raises(CommandError, match="1 version"):

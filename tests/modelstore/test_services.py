@@ -75,6 +75,7 @@ def test_verify_marks_ready_and_a_changed_file_failed(register, settings):
     stored = settings.MEDIA_ROOT / version.file.name
     data = bytearray(stored.read_bytes())
     data[-5] ^= 0xFF
+    stored.chmod(0o644)  # stored bundles are read-only
     stored.write_bytes(bytes(data))
     version = services.version_verify(version=version)
 

@@ -26,6 +26,7 @@ def media_path(settings, version):
 def corrupt(path):
     """Change bytes in the middle of a file, keeping its size (what a bad copy or an edit does)."""
     data = bytearray(path.read_bytes())
+    path.chmod(0o644)  # stored bundles are read-only
     middle = len(data) // 2
     data[middle : middle + 8] = bytes(255 - b for b in data[middle : middle + 8])
     path.write_bytes(bytes(data))

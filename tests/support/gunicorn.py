@@ -146,7 +146,7 @@ def get(url, **kwargs):
 def gunicorn(env, log_path, *, workers=2, threads=2, ready_timeout=60):
     """Run gunicorn with ``env`` on a free port until the block ends; yield its URL.
 
-    Waits until the server is live and one worker is ready, and fails with the log's tail when
+    Waits until one worker is ready and every worker answers, and fails with the log's tail when
     gunicorn exits early.
     """
     port = free_port()
@@ -169,6 +169,8 @@ def gunicorn(env, log_path, *, workers=2, threads=2, ready_timeout=60):
 
     try:
         wait_until(ready, timeout=ready_timeout, interval=0.1, message="gunicorn ready")
+        # A worker answers only after it loaded its model (post_worker_init): wait for all.
+        worker_pids(url, workers, timeout=ready_timeout)
         yield url
     finally:
         process.send_signal(signal.SIGTERM)
