@@ -13,7 +13,9 @@ from tests.support.gunicorn import activate, gunicorn, prepare, server_env
 
 pytestmark = pytest.mark.gunicorn
 
-SWAP_SECONDS = 2.0
+# The promise is the check interval (1 s) plus the load time; the rest is room for a busy
+# machine. The real figure is measured by bench/faults.py (docs/RELIABILITY.md).
+SWAP_SECONDS = 6.0
 
 
 @pytest.fixture
