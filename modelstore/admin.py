@@ -186,7 +186,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description="Contents")
     def contents(self, obj):
-        if obj.status in admin_views.BUSY_STATUSES and not obj.n_items:
+        if obj.status in selectors.BUSY_STATUSES and not obj.n_items:
             return "—"
         return format_html('<span class="hr-contents">{}</span>', " · ".join(version_contents(obj)))
 
@@ -339,7 +339,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {
-            "refresh_seconds": admin_views.REFRESH_SECONDS if admin_views.any_version_busy() else None,
+            "refresh_seconds": admin_views.REFRESH_SECONDS if selectors.any_version_busy() else None,
             "rollbacks": admin_views.rollback_choices(self, request),
             **(extra_context or {}),
         }
@@ -349,7 +349,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         obj = self.get_object(request, unquote(object_id))
         extra_context = dict(extra_context or {})
         if obj is not None:
-            busy = obj.status in admin_views.BUSY_STATUSES
+            busy = obj.status in selectors.BUSY_STATUSES
             extra_context["refresh_seconds"] = admin_views.REFRESH_SECONDS if busy else None
             extra_context["show_save_and_add_another"] = False  # "add" is an upload, not a copy
             extra_context["can_activate"] = (

@@ -20,6 +20,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import get_valid_filename
 
 from . import selectors, services
+from .bundles import BundleError
 from .exceptions import BrokerUnavailable, RegistryError
 from .formatting import human_bytes, vector_word
 from .forms import BuildForm, UploadForm, artifact_roots
@@ -29,7 +30,6 @@ from .upload import upload_refusals
 # Who an activation with no user was made by: the commands without --user, or a task they queued.
 COMMAND_LINE = "command line"
 
-BUSY_STATUSES = (ModelVersion.Status.PENDING, ModelVersion.Status.BUILDING, ModelVersion.Status.VERIFYING)
 REFRESH_SECONDS = 3
 
 # Metrics where a smaller value is the better one; every other number counts as "higher is better".
@@ -314,11 +314,6 @@ def compare_metrics(candidate, active):
 # --- shared context ---------------------------------------------------------------------------
 
 
-def any_version_busy():
-    """Return True if some version is pending, being built or being verified."""
-    return ModelVersion.objects.filter(status__in=BUSY_STATUSES).exists()
-
-
 def form_context(model_admin, request, title, form, fieldsets, *, form_id, submit_label, **extra):
     """Return the context of a form page rendered with ``form_page.html`` (or a template extending it)."""
     return _context(
@@ -380,16 +375,25 @@ def upload_view(model_admin, request):
     if not model_admin.has_add_permission(request):
         raise PermissionDenied
     if request.method == "POST":
-        form = UploadForm(request.POST, request.FILES, user=request.user, refusals=upload_refusals(request))
+        form = UploadForm(request.POST, request.FILES, refusals=upload_refusals(request))
         if form.is_valid():
-            version, created = form.registered.version, form.registered.created
             try:
-                services.version_queue_registered(registered=form.registered, user=request.user)
+                registered = services.version_upload(
+                    uploaded_file=form.cleaned_data["file"],
+                    kind=form.cleaned_data["kind"] or None,
+                    label=form.cleaned_data["label"],
+                    notes=form.cleaned_data["notes"],
+                    user=request.user,
+                    verify=services.QUEUED,
+                )
             except BrokerUnavailable as exc:
                 model_admin.message_user(request, f"Not uploaded: {exc}. Try again later.", messages.ERROR)
                 form = UploadForm()
+            except (BundleError, RegistryError) as exc:
+                form.add_refusal(exc)
             else:
-                if created:
+                version = registered.version
+                if registered.created:
                     model_admin.message_user(
                         request,
                         f"Uploaded “{version.label}” ({human_bytes(version.size_bytes)}); "
@@ -615,7 +619,7 @@ def rollback_view(model_admin, request, kind):
             )
         return HttpResponseRedirect(_changelist_url(model_admin))
 
-    target, active = services.rollback_target(kind), selectors.active_version(kind)
+    target, active = selectors.rollback_target(kind), selectors.active_version(kind)
     ready = target is not None and target.status == ModelVersion.Status.READY
     context = _context(
         model_admin,
@@ -639,7 +643,7 @@ def rollback_choices(model_admin, request):
         return []
     choices = []
     for kind, display in ModelVersion.Kind.choices:
-        target = services.rollback_target(kind)
+        target = selectors.rollback_target(kind)
         if target is not None:
             choices.append((kind, display, selectors.active_version(kind), target))
     return choices

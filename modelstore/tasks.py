@@ -78,11 +78,12 @@ def build_bundle(version_id, artifacts_path, compress=None, activate=False, user
             notes=version.notes,
             user=_user(user_id),
             version=version,
+            verify=services.INLINE,
+            activate=activate,
         )
     except (BundleError, RegistryError, OSError) as exc:
         logger.warning("build_bundle: version %s failed: %s", version_id, exc)
         return version_id
-    verify_bundle(result.version.pk, activate=activate, user_id=user_id)
     return result.version.pk
 
 

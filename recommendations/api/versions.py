@@ -166,8 +166,9 @@ class VersionListView(APIView):
             label=body.get("label", ""),
             notes=body.get("notes", ""),
             user=request.user,
+            verify=services.QUEUED,
+            activate=activate,
         )
-        services.version_queue_registered(registered=registered, activate=activate, user=request.user)
         return answer(
             registered.version, status.HTTP_202_ACCEPTED if registered.created else status.HTTP_200_OK
         )
