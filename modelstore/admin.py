@@ -20,6 +20,7 @@ from . import admin_views, selectors, services
 from .exceptions import RegistryError, VersionIsActive
 from .formatting import human_bytes, version_contents
 from .forms import ModelVersionForm
+from .metrics import version_metrics
 from .models import ActivationEvent, ModelVersion
 from .upload import admin_upload_door
 
@@ -211,7 +212,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description="NDCG")
     def ndcg(self, obj):
-        headline = admin_views.headline_ndcg(obj)
+        metrics = version_metrics(obj)
+        headline = metrics.headline_ndcg(obj.kind) if metrics else None
         if headline is None:
             return "—"
         value, k, strategy = headline

@@ -24,6 +24,7 @@ from .bundles import BundleError
 from .exceptions import BrokerUnavailable, RegistryError
 from .formatting import human_bytes, vector_word
 from .forms import BuildForm, UploadForm, artifact_roots
+from .metrics import EvaluationResult, compare_metrics, version_metrics
 from .models import ActivationEvent, ModelVersion
 from .upload import upload_refusals
 
@@ -32,108 +33,13 @@ COMMAND_LINE = "command line"
 
 REFRESH_SECONDS = 3
 
-# Metrics where a smaller value is the better one; every other number counts as "higher is better".
-LOWER_IS_BETTER = frozenset({"fallback_share"})
-# Numbers in a strategy's metrics that describe the evaluation rather than score it.
-NOT_SCORES = frozenset({"k", "users"})
-METRIC_ORDER = ("ndcg", "map", "precision", "recall", "pooled_recall", "coverage", "fallback_share")
-
-
-# --- metrics -------------------------------------------------------------------------------
-
-
-def metric_strategies(metrics):
-    """Return ``{strategy: {metric: value}}`` from a version's metrics.
-
-    Reads ``metrics["strategies"]`` when present, else the top-level ``{strategy: {...}}``
-    entries (the shape training writes into its metadata).
-    """
-    if not isinstance(metrics, dict):
-        return {}
-    source = metrics.get("strategies")
-    if not isinstance(source, dict):
-        source = {key: value for key, value in metrics.items() if not str(key).startswith("test")}
-    strategies = {}
-    for name, values in source.items():
-        if not isinstance(values, dict):
-            continue
-        scores = {
-            metric: float(value)
-            for metric, value in values.items()
-            if metric not in NOT_SCORES and isinstance(value, int | float) and not isinstance(value, bool)
-        }
-        if scores:
-            strategies[str(name)] = scores
-    return strategies
-
-
-def metrics_test_data(metrics):
-    """Return a description of the held-out data the metrics were measured on, or None.
-
-    Two versions' metrics are comparable when these descriptions are equal: the test file
-    (its hash when recorded, else its name) and the counts of what was evaluated.
-    """
-    if not isinstance(metrics, dict):
-        return None
-    name = None
-    for key in ("test_sha256", "test_file", "test_path", "test"):
-        value = metrics.get(key)
-        if isinstance(value, dict):
-            value = next((value[k] for k in ("sha256", "path", "file", "name") if value.get(k)), None)
-        if isinstance(value, str) and value:
-            name = value
-            break
-    if name is None:
-        return None
-    counts = [
-        f"{metrics[key]:,} {text}"
-        for key, text in (("customers", "customers"), ("relevant_items", "held-out items"))
-        if isinstance(metrics.get(key), int)
-    ]
-    return " · ".join([name, *counts])
-
-
-def headline_ndcg(version):
-    """Return ``(value, k, strategy)`` of the NDCG to show for a version, or None."""
-    strategies = metric_strategies(version.metrics)
-    for name in (version.kind, "hybrid", *sorted(strategies)):
-        if "ndcg" in strategies.get(name, {}):
-            k = version.metrics.get("k") if isinstance(version.metrics, dict) else None
-            return strategies[name]["ndcg"], k, name
-    return None
-
-
-def metric_sort_key(metric):
-    """Return a sort key putting the usual ranking metrics first, NDCG leading."""
-    return (METRIC_ORDER.index(metric) if metric in METRIC_ORDER else len(METRIC_ORDER), metric)
-
-
-def metrics_test_file(metrics):
-    """Return the test file's name and what was evaluated ("test.csv · 1,440 customers"), or None."""
-    if not isinstance(metrics, dict):
-        return None
-    name = next(
-        (metrics[key] for key in ("test_file", "test", "test_path") if isinstance(metrics.get(key), str)),
-        None,
-    )
-    if name is None and isinstance(metrics.get("test"), dict):
-        name = next((metrics["test"][k] for k in ("name", "file", "path") if metrics["test"].get(k)), None)
-    if name is None:
-        return None
-    counts = [
-        f"{metrics[key]:,} {text}"
-        for key, text in (("customers", "customers"), ("relevant_items", "held-out items"))
-        if isinstance(metrics.get(key), int)
-    ]
-    return " · ".join([str(name).replace("\\", "/").rsplit("/", 1)[-1], *counts])
-
 
 def metrics_table_html(metrics):
     """Return a version's metrics as an HTML table (strategies × metrics), or "" when there are none."""
-    strategies = metric_strategies(metrics)
-    if not strategies:
+    result = EvaluationResult.from_json(metrics)
+    if result is None:
         return ""
-    names = sorted({metric for values in strategies.values() for metric in values}, key=metric_sort_key)
+    names = result.metric_names()
     head = format_html_join("", "<th>{}</th>", ((name,) for name in names))
     rows = format_html_join(
         "",
@@ -145,14 +51,14 @@ def metrics_table_html(metrics):
                     "", "<td>{}</td>", ((f"{values[n]:.4f}" if n in values else "—",) for n in names)
                 ),
             )
-            for strategy, values in sorted(strategies.items())
+            for strategy, values in sorted(result.strategies.items())
         ),
     )
-    k, test = metrics.get("k"), metrics_test_file(metrics)
+    k, test = result.k, result.test_description
     caption = " · ".join(
         part for part in (f"measured at k = {k}" if k else "", f"on {test}" if test else "") if part
     )
-    sha256 = metrics.get("test_sha256") if isinstance(metrics.get("test_sha256"), str) else ""
+    sha256 = result.test_sha256
     return format_html(
         '<table class="hr-metrics"><caption title="{}">{}</caption><thead><tr><th></th>{}</tr></thead>'
         "<tbody>{}</tbody></table>",
@@ -175,13 +81,14 @@ def metrics_chart_context(version, active):
 
     The active version's bars are left out when its metrics were measured on other test data or k.
     """
-    mine = metric_strategies(version.metrics)
-    if not mine:
+    result = version_metrics(version)
+    if result is None:
         return None
+    mine = result.strategies
     comparable = (
         active is not None and active.pk != version.pk and compare_metrics(version, active).comparable
     )
-    theirs = metric_strategies(active.metrics) if comparable else {}
+    theirs = version_metrics(active).strategies if comparable else {}
     series = [(version.label, "hr-bar-this", mine)] + (
         [(active.label, "hr-bar-active", theirs)] if theirs else []
     )
@@ -216,8 +123,8 @@ def metrics_chart_context(version, active):
     return {
         "charts": charts,
         "series": [(label, css) for label, css, _ in series],
-        "k": version.metrics.get("k"),
-        "test": metrics_test_file(version.metrics),
+        "k": result.k,
+        "test": result.test_description,
         "label_width": CHART_LABEL_WIDTH,
         "bar_height": CHART_BAR_HEIGHT,
         "width": CHART_LABEL_WIDTH + CHART_BAR_WIDTH + 60,
@@ -260,55 +167,6 @@ def activation_timeline_html(version):
     return render_to_string(
         "admin/modelstore/modelversion/timeline.html", {"entries": entries, "version": version}
     )
-
-
-@dataclass
-class MetricsComparison:
-    """Candidate and active metrics side by side, when they were measured on the same data."""
-
-    comparable: bool
-    reason: str = ""
-    test_data: str = ""
-    k: int | None = None
-    rows: list = field(default_factory=list)  # (strategy, metric, candidate, active, worse, difference)
-    same: list = field(default_factory=list)  # (strategy, metric, value): equal on both sides
-    worse: list = field(default_factory=list)  # "cf ndcg 0.1200 < 0.1500"
-
-
-def compare_metrics(candidate, active):
-    """Compare two versions' offline metrics; ``comparable`` only for the same test data and k."""
-    if active is None:
-        return MetricsComparison(False, "There is no active version to compare with.")
-    mine, theirs = metric_strategies(candidate.metrics), metric_strategies(active.metrics)
-    if not mine or not theirs:
-        missing = [v.label for v, m in ((candidate, mine), (active, theirs)) if not m]
-        return MetricsComparison(False, f"No offline metrics for {' and '.join(missing)}.")
-    test_mine, test_theirs = metrics_test_data(candidate.metrics), metrics_test_data(active.metrics)
-    k_mine, k_theirs = candidate.metrics.get("k"), active.metrics.get("k")
-    if test_mine is None or test_mine != test_theirs:
-        return MetricsComparison(False, "The metrics were not measured on the same test data.")
-    if k_mine != k_theirs:
-        return MetricsComparison(
-            False, f"The metrics were measured at different k ({k_mine} and {k_theirs})."
-        )
-    comparison = MetricsComparison(
-        True, test_data=metrics_test_file(candidate.metrics) or test_mine, k=k_mine
-    )
-    for strategy in sorted(set(mine) & set(theirs)):
-        for metric in sorted(set(mine[strategy]) & set(theirs[strategy]), key=metric_sort_key):
-            new, old = mine[strategy][metric], theirs[strategy][metric]
-            if f"{new:.4f}" == f"{old:.4f}":
-                comparison.same.append((strategy, metric, new))
-                continue
-            worse = new > old if metric in LOWER_IS_BETTER else new < old
-            share = f" ({(new - old) / old * 100:+.1f} %)" if old else ""
-            difference = f"{new - old:+.4f}{share}".replace("-", "−")
-            comparison.rows.append((strategy, metric, new, old, worse, difference))
-            if worse:
-                comparison.worse.append(f"{strategy} {metric} {new:.4f} (active {old:.4f})")
-    if not comparison.rows and not comparison.same:
-        return MetricsComparison(False, "The two versions share no strategy and metric to compare.")
-    return comparison
 
 
 # --- shared context ---------------------------------------------------------------------------
@@ -474,7 +332,8 @@ def _facts(version):
     """Return ``{key: (text, number or None)}`` for one version's side of the comparison (or None)."""
     if version is None:
         return None
-    ndcg = headline_ndcg(version)
+    metrics = version_metrics(version)
+    ndcg = metrics.headline_ndcg(version.kind) if metrics else None
     cf = version.kind == ModelVersion.Kind.CF
     return {
         "label": (version.label, None),
