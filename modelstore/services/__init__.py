@@ -7,7 +7,7 @@ the names below are its public interface, wherever they live inside.
 from .activation import version_activate, version_quarantine, version_rollback
 from .building import version_build, version_fail_builds, version_start_build
 from .completion import INLINE, QUEUED, Verify
-from .deletion import version_delete
+from .deletion import version_delete, version_deletion_refusal
 from .failures import failing
 from .queueing import Swept, task_queue, version_queue_build, version_queue_verify, version_sweep_stuck
 from .registration import Registered, staged_name, version_register, version_upload
@@ -26,6 +26,7 @@ __all__ = [
     "version_activate",
     "version_build",
     "version_delete",
+    "version_deletion_refusal",
     "version_fail_builds",
     "version_queue_build",
     "version_queue_verify",
