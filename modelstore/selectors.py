@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from .exceptions import AmbiguousLabel, VersionNotFound
 from .models import ActivationEvent, ModelVersion
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
 
 # A version in one of these statuses changes by itself soon (a worker is on it).
 BUSY_STATUSES = (ModelVersion.Status.PENDING, ModelVersion.Status.BUILDING, ModelVersion.Status.VERIFYING)
@@ -121,6 +125,11 @@ def rollback_target(kind: str) -> ModelVersion | None:
 def any_version_busy() -> bool:
     """Return True if some version is pending, being built or being verified."""
     return ModelVersion.objects.filter(status__in=BUSY_STATUSES).exists()
+
+
+def user_by_id(user_id: int | None) -> AbstractBaseUser | None:
+    """Return the user a task was queued for, or None (no id, or the user is gone)."""
+    return get_user_model().objects.filter(pk=user_id).first() if user_id else None
 
 
 def version_as_dict(version: ModelVersion) -> dict[str, Any]:

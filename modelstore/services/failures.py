@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from ..bundles import BundleError, IncompatibleBundle
 from ..exceptions import InsufficientStorage, RegistryError
+from ..formatting import one_line
 from ..models import ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -48,8 +49,9 @@ def conversion_errors(name: str) -> Iterator[None]:
     try:
         yield
     except CONVERSION_ERRORS as exc:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise IncompatibleBundle(f"{name} could not be converted: {type(exc).__name__}: {text}") from exc
+        raise IncompatibleBundle(
+            f"{name} could not be converted: {type(exc).__name__}: {one_line(exc)}"
+        ) from exc
 
 
 def described(exc: BaseException) -> str:
