@@ -115,8 +115,7 @@ def register_loaded(
 
     staged = storage.staging_file()
     try:
-        keep_file_as_is = loaded.layout == "native" and compress is None and source_path is not None
-        if keep_file_as_is:
+        if source_path is not None and loaded.layout == "native" and compress is None:  # keep it as is
             shutil.copyfile(source_path, staged)
             sha256, compression = uploaded_sha256 or file_sha256(staged), loaded.compression
             metadata = {**metadata, "counts": counts}  # what the arrays hold, not what the file says
