@@ -266,7 +266,7 @@ REST_FRAMEWORK = {
         else "rest_framework.permissions.IsAuthenticated",
     ],
     "DEFAULT_PARSER_CLASSES": [
-        "recommendations.api.parsers.JSONParser",
+        "hybridrec.api.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -282,7 +282,7 @@ REST_FRAMEWORK = {
         "models": env_str("HYBRIDREC_THROTTLE_MODELS", "600/min"),
         "health": env_str("HYBRIDREC_THROTTLE_HEALTH", "6000/min"),
     },
-    "EXCEPTION_HANDLER": "recommendations.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "hybridrec.api.errors.exception_handler",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -294,7 +294,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": REST_FRAMEWORK["DEFAULT_PERMISSION_CLASSES"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "recommendations.api.schema.add_shared_responses",
+        "hybridrec.api.schema.add_shared_responses",
     ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

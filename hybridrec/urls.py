@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/v1/", include("recommendations.api.urls", namespace="api")),
+    path("api/v1/", include("hybridrec.api.urls", namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     # Swagger UI's own files come with the app (drf-spectacular-sidecar), so /api/docs/ works
@@ -20,7 +20,7 @@ urlpatterns = [
     ),
 ]
 
-handler400 = "recommendations.api.errors.bad_request_view"
-handler403 = "recommendations.api.errors.permission_denied_view"
-handler404 = "recommendations.api.errors.not_found_view"
-handler500 = "recommendations.api.errors.server_error_view"
+handler400 = "hybridrec.api.errors.bad_request_view"
+handler403 = "hybridrec.api.errors.permission_denied_view"
+handler404 = "hybridrec.api.errors.not_found_view"
+handler500 = "hybridrec.api.errors.server_error_view"

@@ -4,6 +4,7 @@ from .bundles.exceptions import BundleError, CorruptBundle, IncompatibleBundle, 
 
 __all__ = [
     "BrokerUnavailable",
+    "AmbiguousLabel",
     "BundleError",
     "CorruptBundle",
     "IncompatibleBundle",
@@ -13,6 +14,7 @@ __all__ = [
     "UnsafeBundle",
     "VersionBusy",
     "VersionIsActive",
+    "VersionNotFound",
     "VersionNotReady",
 ]
 
@@ -60,3 +62,16 @@ class InsufficientStorage(RegistryError):
 
     code = "insufficient_storage"
     http_status = 507
+
+
+class VersionNotFound(RegistryError):
+    """No version has this id or label."""
+
+    code = "not_found"
+    http_status = 404
+
+
+class AmbiguousLabel(RegistryError):
+    """A label names a CF and a CB version: the id says which."""
+
+    code = "ambiguous_label"

@@ -3,6 +3,12 @@
 BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
 
+def one_line(exc):
+    """Return the first line of an error's text, or its type's name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def human_bytes(size):
     """Return a size in binary units, as the README gives them (``2 GiB``, ``245.1 MiB``)."""
     if size is None:

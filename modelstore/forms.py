@@ -7,9 +7,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from . import services
 from .bundles import COMPRESSORS, BundleError, parse_compression
-from .exceptions import RegistryError
 from .formatting import human_bytes
 from .models import ModelVersion
 
@@ -33,11 +31,11 @@ def too_large_message(file_name, size_bytes=None):
 
 
 class UploadForm(forms.Form):
-    """Upload a bundle file (native or seed layout, plain or compressed) and register it.
+    """Upload a bundle file (native or seed layout, plain or compressed).
 
-    ``clean()`` registers the file through ``services.version_upload``: checking a bundle
-    means reading it with the allow-list unpickler, and a refused file leaves no file and no
-    row behind, so a failed check has nothing to undo. ``registered`` holds the result.
+    The form checks the fields only; the view then calls ``services.version_upload``, which
+    reads the file with the allow-list unpickler (a refused file leaves no file and no row),
+    and shows what it refused on the form with ``add_refusal``.
     """
 
     file = forms.FileField(
@@ -59,11 +57,9 @@ class UploadForm(forms.Form):
     )
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
 
-    def __init__(self, *args, user=None, refusals=None, **kwargs):
+    def __init__(self, *args, refusals=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.user = user
         self.refusals = refusals or {}
-        self.registered = None
         limit = settings.HYBRIDREC_MAX_UPLOAD_BYTES
         self.fields["file"].help_text += f" At most {human_bytes(limit)}."
 
@@ -83,23 +79,12 @@ class UploadForm(forms.Form):
     def clean_label(self):
         return self.cleaned_data["label"].strip()
 
-    def clean(self):
-        cleaned = super().clean()
-        if self.errors:
-            return cleaned
-        try:
-            self.registered = services.version_upload(
-                uploaded_file=cleaned["file"],
-                kind=cleaned.get("kind") or None,
-                label=cleaned.get("label", ""),
-                notes=cleaned.get("notes", ""),
-                user=self.user,
-            )
-        except BundleError as exc:
-            raise ValidationError({"file": ValidationError(str(exc), code=exc.code)}) from exc
-        except RegistryError as exc:
-            raise ValidationError(str(exc), code=exc.code) from exc
-        return cleaned
+    def add_refusal(self, exc):
+        """Show a refused file on the form: a bundle error under the file, a registry rule above."""
+        if isinstance(exc, BundleError):
+            self.add_error("file", ValidationError(str(exc), code=exc.code))
+        else:
+            self.add_error(None, ValidationError(str(exc), code=exc.code))
 
 
 def artifact_roots():

@@ -1,25 +1,36 @@
-"""Reads of the registry."""
+"""Reads of the registry. Admin, API, commands and serving read rows only through these."""
 
-from django.db.models import OuterRef, Subquery
+from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from .exceptions import AmbiguousLabel, VersionNotFound
 from .models import ActivationEvent, ModelVersion
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+# A version in one of these statuses changes by itself soon (a worker is on it).
+BUSY_STATUSES = (ModelVersion.Status.PENDING, ModelVersion.Status.BUILDING, ModelVersion.Status.VERIFYING)
 # The largest primary key a database integer column holds.
 MAX_ID = 2**63 - 1
 
 
-def active_version(kind):
+def active_version(kind: str) -> ModelVersion | None:
     """Return the active version of a kind, or None."""
     return ModelVersion.objects.filter(kind=kind, is_active=True).first()
 
 
-def active_versions_signature():
+def active_versions_signature() -> dict[str, tuple[int, str]]:
     """Return ``{kind: (id, sha256)}`` of the active versions: one cheap query."""
     rows = ModelVersion.objects.filter(is_active=True).values_list("kind", "id", "sha256")
     return {kind: (pk, sha256) for kind, pk, sha256 in rows}
 
 
-def serving_signature():
+def serving_signature() -> dict[str, tuple[int, str, dict[str, str] | None]]:
     """Return ``{kind: (id, sha256, withdrawn)}`` of the active versions in one query.
 
     ``withdrawn`` is ``{"label", "reason"}`` when the kind's latest switch was the system
@@ -45,7 +56,7 @@ def serving_signature():
     }
 
 
-def last_good_versions(kind, *, exclude=None):
+def last_good_versions(kind: str, *, exclude: int | None = None) -> QuerySet[ModelVersion]:
     """Return ready versions of a kind that were active before, the most recently active first."""
     versions = ModelVersion.objects.filter(
         kind=kind, status=ModelVersion.Status.READY, activated_at__isnull=False
@@ -53,29 +64,75 @@ def last_good_versions(kind, *, exclude=None):
     return versions.exclude(pk=exclude) if exclude else versions
 
 
-def version_list(*, kind=None):
+def version_list(*, kind: str | None = None) -> QuerySet[ModelVersion]:
     """Return versions newest first, optionally of one kind."""
     versions = ModelVersion.objects.select_related("created_by", "activated_by")
     return versions.filter(kind=kind) if kind else versions
 
 
-def version_by_id_or_label(value):
-    """Return the version whose id or label is ``value``.
+def version_get(ref: object, *, kind: str | None = None) -> ModelVersion:
+    """Return the version whose id or label is ``ref`` (of ``kind``, when given).
 
-    Raise ModelVersion.DoesNotExist, or MultipleObjectsReturned when a label names a CF and a
-    CB version. Only ASCII digits count as an id; an id too large for the database is simply
-    not found.
+    Raise ``VersionNotFound``, or ``AmbiguousLabel`` when a label names a CF and a CB version
+    and no ``kind`` says which. Only ASCII digits count as an id; an id too large for the
+    database is simply not found.
     """
-    text = str(value)
+    text = str(ref)
     versions = ModelVersion.objects.select_related("created_by", "activated_by")
     if text.isascii() and text.isdigit() and int(text) <= MAX_ID:
         found = versions.filter(pk=int(text)).first()
         if found is not None:
             return found
-    return versions.get(label=text)
+    named = list(versions.filter(label=text, **({"kind": kind} if kind else {}))[:2])
+    if not named:
+        raise VersionNotFound(f"no model version with id or label {text!r}")
+    if len(named) > 1:
+        raise AmbiguousLabel(f"label {text!r} names a CF and a CB version; use the id")
+    return named[0]
 
 
-def version_as_dict(version):
+def version_by_id_or_label(value: object) -> ModelVersion:
+    """Return the version whose id or label is ``value`` (``version_get`` with Django's errors).
+
+    Raise ``ModelVersion.DoesNotExist``, or ``MultipleObjectsReturned`` when a label names a
+    CF and a CB version. Kept for callers written against Django's errors.
+    """
+    try:
+        return version_get(value)
+    except VersionNotFound as exc:
+        raise ModelVersion.DoesNotExist(str(exc)) from None
+    except AmbiguousLabel as exc:
+        raise ModelVersion.MultipleObjectsReturned(str(exc)) from None
+
+
+def version_file_fields(version_id: int) -> dict[str, Any] | None:
+    """Return ``{"label", "file", "sha256"}`` of a version, or None when it is gone (serving)."""
+    return ModelVersion.objects.filter(pk=version_id).values("label", "file", "sha256").first()
+
+
+def rollback_target(kind: str) -> ModelVersion | None:
+    """Return the version that was active before the current one, or None."""
+    current = ModelVersion.objects.filter(kind=kind, is_active=True).first()
+    if current is None:
+        return None
+    events = ActivationEvent.objects.filter(
+        kind=kind, action=ActivationEvent.Action.ACTIVATE, to_version=current, from_version__isnull=False
+    )
+    event = events.select_related("from_version").first()
+    return event.from_version if event else None
+
+
+def any_version_busy() -> bool:
+    """Return True if some version is pending, being built or being verified."""
+    return ModelVersion.objects.filter(status__in=BUSY_STATUSES).exists()
+
+
+def user_by_id(user_id: int | None) -> AbstractBaseUser | None:
+    """Return the user a task was queued for, or None (no id, or the user is gone)."""
+    return get_user_model().objects.filter(pk=user_id).first() if user_id else None
+
+
+def version_as_dict(version: ModelVersion) -> dict[str, Any]:
     """Return the public description of a version (``list_models --json`` and the API)."""
     return {
         "id": version.pk,
@@ -108,9 +165,3 @@ def version_as_dict(version):
         "activated_at": version.activated_at.isoformat() if version.activated_at else None,
         "activated_by": version.activated_by.get_username() if version.activated_by_id else None,
     }
-
-
-def activation_history(kind=None):
-    """Return audit rows newest first."""
-    events = ActivationEvent.objects.select_related("user")
-    return events.filter(kind=kind) if kind else events

@@ -10,20 +10,15 @@ import logging
 
 from celery import shared_task
 from celery.signals import worker_ready
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from . import services
+from . import selectors, services
 from .bundles import BundleError
 from .exceptions import RegistryError
 from .models import ActivationEvent, ModelVersion
 
 logger = logging.getLogger(__name__)
-
-
-def _user(user_id):
-    return get_user_model().objects.filter(pk=user_id).first() if user_id else None
 
 
 def _activated_since(kind, requested_at):
@@ -53,7 +48,7 @@ def verify_bundle(version_id, activate=False, user_id=None, requested_at=None):
                 requested_at,
             )
         else:
-            services.version_activate(version=version, user=_user(user_id))
+            services.version_activate(version=version, user=selectors.user_by_id(user_id))
     return version.status
 
 
@@ -76,13 +71,14 @@ def build_bundle(version_id, artifacts_path, compress=None, activate=False, user
             artifacts_path=artifacts_path,
             compress=compress,
             notes=version.notes,
-            user=_user(user_id),
+            user=selectors.user_by_id(user_id),
             version=version,
+            verify=services.INLINE,
+            activate=activate,
         )
     except (BundleError, RegistryError, OSError) as exc:
         logger.warning("build_bundle: version %s failed: %s", version_id, exc)
         return version_id
-    verify_bundle(result.version.pk, activate=activate, user_id=user_id)
     return result.version.pk
 
 

@@ -85,6 +85,12 @@ class UploadRefused(Exception):
         self.code = code
 
 
+def over_limit_message(subject):
+    """Return "<subject> over the upload limit of N bytes (HYBRIDREC_MAX_UPLOAD_BYTES)"."""
+    limit = settings.HYBRIDREC_MAX_UPLOAD_BYTES
+    return f"{subject} over the upload limit of {limit:,} bytes (HYBRIDREC_MAX_UPLOAD_BYTES)"
+
+
 def body_limit_bytes():
     """Return the longest request body an upload door reads."""
     return settings.HYBRIDREC_MAX_UPLOAD_BYTES + MULTIPART_ALLOWANCE_BYTES
@@ -105,11 +111,9 @@ def check_upload_headers(request, *, user, permission, staff=False):
     # Django reads no more than Content-Length (none or a bad one reads as an empty body).
     declared = request.META.get("CONTENT_LENGTH") or "0"
     length = int(declared) if declared.isdigit() else 0
-    limit = settings.HYBRIDREC_MAX_UPLOAD_BYTES
     if length > body_limit_bytes():
         raise UploadRefused(
-            f"The request body is {length:,} bytes, over the upload limit of {limit:,} bytes "
-            "(HYBRIDREC_MAX_UPLOAD_BYTES).",
+            over_limit_message(f"The request body is {length:,} bytes,") + ".",
             status=413,
             code="too_large",
         )

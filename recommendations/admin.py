@@ -16,7 +16,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from modelstore.admin_views import form_context
+from modelstore.admin.pages import form_context
 from modelstore.exceptions import BrokerUnavailable
 from modelstore.models import ModelVersion
 from modelstore.upload import admin_upload_door, upload_refusals

@@ -77,11 +77,10 @@ def register(tmp_path):
     def register(kind, arrays, *, activate=False, label="", user=None, compress=None):
         path = tmp_path / f"upload-{next(counter)}.joblib"
         write_bundle(path, kind=kind, arrays=arrays, compress=compress)
-        version = services.version_register(path=path, label=label, user=user).version
-        version = services.version_verify(version=version)
-        if activate:
-            services.version_activate(version=version, user=user)
-            version.refresh_from_db()
-        return version
+        registered = services.version_register(
+            path=path, label=label, user=user, verify=services.INLINE, activate=activate
+        )
+        registered.version.refresh_from_db()
+        return registered.version
 
     return register

@@ -12,6 +12,8 @@ import re
 from django.conf import settings
 from rest_framework.exceptions import ValidationError
 
+from hybridrec.api.fields import single_values
+
 from ..services import STRATEGIES
 from .serializers import MAX_EXCLUDE, MAX_EXCLUDE_TEXT, MAX_ID_LENGTH
 
@@ -59,14 +61,6 @@ def _exclude(raw):
 
 
 _PARSERS = {"k": _k, "weight": _weight, "strategy": _strategy, "exclude": _exclude}
-
-
-def single_values(params, names):
-    """Return ``{name: value}`` for those of ``names`` given; raise a 400 naming any given twice."""
-    repeated = {name: ["Give this parameter once."] for name in names if len(params.getlist(name)) > 1}
-    if repeated:
-        raise ValidationError(repeated)
-    return {name: params[name] for name in names if name in params}
 
 
 def parse_query(params, names):

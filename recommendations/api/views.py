@@ -9,14 +9,16 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from hybridrec.api.fields import ErrorAnswer, check_id, checked, id_parameter_schema
+from hybridrec.api.parsers import JSONParser
+from hybridrec.api.throttling import ScopedWindowThrottle
+
 from ..services import HybridRecommendationService
 from ..serving import get_cache, health
 from .params import parse_query
-from .parsers import JSONParser
 from .serializers import (
     BatchAnswer,
     BatchRequest,
-    ErrorAnswer,
     HealthAnswer,
     LiveAnswer,
     ReadyAnswer,
@@ -24,10 +26,7 @@ from .serializers import (
     RecommendationQuery,
     SimilarAnswer,
     SimilarQuery,
-    check_id,
-    id_parameter_schema,
 )
-from .throttling import ScopedWindowThrottle
 
 ERRORS = {
     400: OpenApiResponse(ErrorAnswer, description="A parameter is invalid; the body names it."),
@@ -39,13 +38,6 @@ ERRORS = {
 }
 CUSTOMER_ID = OpenApiParameter("customer_id", id_parameter_schema(), OpenApiParameter.PATH)
 ITEM_ID = OpenApiParameter("item_id", id_parameter_schema(), OpenApiParameter.PATH)
-
-
-def checked(serializer_class, data):
-    """Return the validated data or raise the 400 that names the bad fields."""
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 def service():

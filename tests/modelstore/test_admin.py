@@ -382,7 +382,7 @@ def test_the_list_shows_status_badges_sizes_counts_and_metrics(admin, superuser,
     old = register("cf", factories.cf_array_set(seed=1), label="cf-old", activate=True, user=superuser)
     new = register("cf", factories.cf_array_set(seed=2), label="cf-new")
     ModelVersion.objects.filter(pk=new.pk).update(
-        metrics={"test_file": "test.csv", "k": 10, "strategies": {"cf": {"ndcg": 0.1234, "precision": 0.05}}}
+        metrics={"test": "test.csv", "k": 10, "strategies": {"cf": {"ndcg": 0.1234, "precision": 0.05}}}
     )
 
     response = admin.get(CHANGELIST)
@@ -429,7 +429,7 @@ def test_a_page_with_work_in_progress_refreshes_itself(admin, tmp_path):
 def test_the_version_page_is_read_only_but_label_and_notes(admin, register):
     version = register("cf", factories.cf_array_set(), label="cf-a")
     ModelVersion.objects.filter(pk=version.pk).update(
-        metrics={"test_file": "t.csv", "k": 10, "strategies": {"cf": {"ndcg": 0.3}}}
+        metrics={"test": "t.csv", "k": 10, "strategies": {"cf": {"ndcg": 0.3}}}
     )
 
     response = admin.get(change_url(version))
@@ -532,7 +532,7 @@ def test_activate_needs_exactly_one_version(admin, register):
 def test_the_confirmation_compares_with_the_active_version_and_warns(admin, superuser, register):
     active = register("cf", factories.cf_array_set(seed=1), label="cf-live", activate=True)
     candidate = register("cf", factories.cf_array_set(seed=2, n_users=70), label="cf-next")
-    common = {"test_file": "test.csv", "test_sha256": "abc", "k": 10}
+    common = {"test": "test.csv", "test_sha256": "abc", "k": 10}
     ModelVersion.objects.filter(pk=active.pk).update(
         metrics={**common, "strategies": {"cf": {"ndcg": 0.30, "precision": 0.10}}}
     )
@@ -562,8 +562,8 @@ def test_the_confirmation_compares_with_the_active_version_and_warns(admin, supe
 def test_metrics_from_other_test_data_are_not_compared(admin, register):
     active = register("cf", factories.cf_array_set(seed=1), activate=True)
     candidate = register("cf", factories.cf_array_set(seed=2))
-    ModelVersion.objects.filter(pk=active.pk).update(metrics={"test_file": "a.csv", "cf": {"ndcg": 0.3}})
-    ModelVersion.objects.filter(pk=candidate.pk).update(metrics={"test_file": "b.csv", "cf": {"ndcg": 0.1}})
+    ModelVersion.objects.filter(pk=active.pk).update(metrics={"test": "a.csv", "strategies": {"cf": {"ndcg": 0.3}}})
+    ModelVersion.objects.filter(pk=candidate.pk).update(metrics={"test": "b.csv", "strategies": {"cf": {"ndcg": 0.1}}})
 
     body = admin.get(activate_url(candidate)).content.decode()
 

@@ -17,8 +17,6 @@ def fresh_model_cache(settings):
     """Start and end every test with an empty process model cache and empty throttle counters."""
     settings.HYBRIDREC_VERSION_CHECK_SECONDS = 1.0
     settings.HYBRIDREC_CB_PRELOAD = "lazy"
-    # Test users need no slow password hashing.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     reset_cache()
     django_cache.clear()
     yield

@@ -7,8 +7,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
+from hybridrec.api.throttling import ScopedWindowThrottle
 from modelstore import services
-from recommendations.api.throttling import ScopedWindowThrottle
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -17,15 +17,15 @@ __all__ = ["app"]
 
 @task_prerun.connect
 def _slow_down_verification(**kwargs):
-    from modelstore import services
+    from modelstore.services import verification
 
-    if getattr(services.verify_bundle, "slowed", False):
+    if getattr(verification.verify_bundle, "slowed", False):
         return
-    real = services.verify_bundle
+    real = verification.verify_bundle
 
     def slow(bundle, *args, **kw):
         time.sleep(float(os.environ.get("TEST_VERIFY_SLEEP_SECONDS", "600")))
         return real(bundle, *args, **kw)
 
     slow.slowed = True
-    services.verify_bundle = slow
+    verification.verify_bundle = slow

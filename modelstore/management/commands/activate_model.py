@@ -1,7 +1,6 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from modelstore import selectors, services
-from modelstore.models import ModelVersion
 
 from ._common import acting_user, add_user_option, command_errors, summary
 
@@ -15,13 +14,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, version, user, **options):
         user = acting_user(user)
-        try:
-            target = selectors.version_by_id_or_label(version)
-        except ModelVersion.DoesNotExist:
-            raise CommandError(f"no model version with id or label {version!r}") from None
-        except ModelVersion.MultipleObjectsReturned:
-            raise CommandError(f"label {version!r} names a CF and a CB version; use the id") from None
         with command_errors():
+            target = selectors.version_get(version)
             event = services.version_activate(version=target, user=user)
         target.refresh_from_db()
         if event is None:

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from modelstore import selectors, services, tasks
+from modelstore import selectors, services
 from modelstore.bundles import parse_compression, write_artifacts_bundle
 from modelstore.models import ModelVersion
 
@@ -110,27 +110,33 @@ class Command(BaseCommand):
         return folders
 
     def queue(self, kind, folder, compress, label, options):
-        version = services.version_start_build(kind=kind, label=label, notes=options["notes"])
-        user_id = getattr(options["acting_user"], "pk", None)
-        result = tasks.build_bundle.delay(
-            version.pk, str(folder), compress, options["activate"], user_id=user_id
-        )
-        self.stdout.write(f"queued {kind} build of {folder} as version {version.pk} (task {result.id})")
+        with command_errors():
+            version = services.version_queue_build(
+                kind=kind,
+                artifacts_path=folder,
+                compress=compress,
+                label=label,
+                notes=options["notes"],
+                activate=options["activate"],
+                user=options["acting_user"],
+            )
+        self.stdout.write(f"queued {kind} build of {folder} as version {version.pk}")
 
     def build(self, kind, folder, compress, label, options):
         progress = Progress(self.stderr._out)
-        with command_errors():
-            with progress.stage(f"building {kind} bundle from {folder}"):
-                result = services.version_build(
-                    kind=kind, artifacts_path=folder, compress=compress, label=label, notes=options["notes"]
-                )
-            version = result.version
-            if version.status != ModelVersion.Status.READY:
-                with progress.stage(f"verifying {human_bytes(version.size_bytes)}"):
-                    version = services.version_verify(version=version)
-            if options["activate"] and version.status == ModelVersion.Status.READY:
-                services.version_activate(version=version, user=options["acting_user"])
-                version.refresh_from_db()
+        with command_errors(), progress.stage(f"building and verifying {kind} bundle from {folder}"):
+            result = services.version_build(
+                kind=kind,
+                artifacts_path=folder,
+                compress=compress,
+                label=label,
+                notes=options["notes"],
+                user=options["acting_user"],
+                verify=services.INLINE,
+                activate=options["activate"],
+            )
+        version = result.version
+        version.refresh_from_db()
         prefix = "built" if result.created else "already registered"
         self.stdout.write(f"{prefix} {summary(version, progress.seconds)}")
         if not result.created:

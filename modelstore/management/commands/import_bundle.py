@@ -30,20 +30,21 @@ class Command(BaseCommand):
     def handle(self, *args, path, kind, label, notes, compress, activate, user, **options):
         user = acting_user(user) if activate else None
         progress = Progress(self.stderr._out)
-        with command_errors():
-            with progress.stage(f"reading {path}"):
-                result = services.version_register(
-                    path=path, kind=kind, label=label, notes=notes, compress=compress
-                )
-            version = result.version
-            if version.status != ModelVersion.Status.READY:
-                with progress.stage("verifying"):
-                    version = services.version_verify(version=version)
-            if version.status != ModelVersion.Status.READY:
-                raise CommandError(f"version {version.pk} failed verification: {version.error}")
-            if activate:
-                services.version_activate(version=version, user=user)
-                version.refresh_from_db()
+        with command_errors(), progress.stage(f"registering and verifying {path}"):
+            result = services.version_register(
+                path=path,
+                kind=kind,
+                label=label,
+                notes=notes,
+                compress=compress,
+                user=user,
+                verify=services.INLINE,
+                activate=activate,
+            )
+        version = result.version
+        version.refresh_from_db()
+        if version.status != ModelVersion.Status.READY:
+            raise CommandError(f"version {version.pk} failed verification: {version.error}")
         prefix = "registered" if result.created else "already registered"
         self.stdout.write(f"{prefix} {summary(version, progress.seconds)}")
         if not result.created:

@@ -1,7 +1,7 @@
-"""Admin for the registry: upload, build, verify, activate, roll back and audit model versions.
+"""The model version admin: the list, the version page, the actions and deletion.
 
-The admin declares; the pages of its own live in ``admin_views``, validation in ``forms``
-and every change goes through ``services``.
+It declares; its own pages live in ``pages``, validation in ``modelstore.forms`` and every
+change goes through ``modelstore.services``.
 """
 
 import json
@@ -10,46 +10,20 @@ from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.utils import unquote
 from django.http import HttpResponseRedirect
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from . import admin_views, selectors, services
-from .exceptions import RegistryError, VersionIsActive
-from .formatting import human_bytes, version_contents
-from .forms import ModelVersionForm
-from .models import ActivationEvent, ModelVersion
-from .upload import admin_upload_door
-
-READ_ONLY_FIELDS = (
-    "kind",
-    "status_badge",
-    "active_badge",
-    "error_text",
-    "download_link",
-    "size",
-    "compression_display",
-    "format_version",
-    "source_layout",
-    "sha256",
-    "uploaded_sha256",
-    "content_sha256",
-    "contents_detail",
-    "joblib_version",
-    "numpy_version",
-    "pandas_version",
-    "created_at",
-    "created_by",
-    "verified_at",
-    "activated",
-    "metrics_chart",
-    "metrics_table",
-    "metrics_json",
-    "activation_timeline",
-    "metadata_json",
-)
+from .. import selectors, services
+from ..exceptions import RegistryError, VersionIsActive
+from ..formatting import human_bytes, version_contents
+from ..forms import ModelVersionForm
+from ..metrics import version_metrics
+from ..models import ModelVersion
+from .pages import REFRESH_SECONDS, VersionPages
+from .panels import activation_timeline_html, metrics_chart_html, metrics_table_html, username_or_command_line
 
 
 def _short_datetime(value):
@@ -80,7 +54,9 @@ class ActiveFilter(admin.SimpleListFilter):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(VersionPages, admin.ModelAdmin):
+    """Declare the version list, the version page and the actions; the own pages are ``VersionPages``."""
+
     form = ModelVersionForm
     list_display = (
         "version_label",
@@ -123,7 +99,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
         ("Activations of this kind", {"fields": ("activation_timeline",)}),
         ("Metadata", {"classes": ("collapse",), "fields": ("metadata_json",)}),
     )
-    readonly_fields = READ_ONLY_FIELDS
+
+    def get_readonly_fields(self, request, obj=None):
+        """Return every field of the fieldsets except those the form edits (label and notes)."""
+        editable = set(ModelVersionForm.Meta.fields)
+        return [name for _, options in self.fieldsets for name in options["fields"] if name not in editable]
 
     class Media:
         css = {"all": ("modelstore/admin.css",)}
@@ -135,7 +115,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         return request.user.has_perm(f"{self.opts.app_label}.activate_modelversion")
 
     def has_delete_permission(self, request, obj=None):
-        if obj is not None and obj.is_active:
+        if obj is not None and services.version_deletion_refusal(obj):
             return False  # hides the delete link; delete_view explains the refusal
         return super().has_delete_permission(request, obj)
 
@@ -145,20 +125,16 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def kind_code(self, obj):
         return format_html('<span title="{}">{}</span>', obj.get_kind_display(), obj.kind.upper())
 
-    @staticmethod
-    def _status_badge(obj):
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
         return format_html(
             '<span class="hr-status hr-status-{}">{}</span>', obj.status, obj.get_status_display()
         )
 
     @admin.display(description="Status", ordering="status")
-    def status_badge(self, obj):
-        return self._status_badge(obj)
-
-    @admin.display(description="Status", ordering="status")
     def state(self, obj):
         """Status badge, the active badge and, for a failed version, the reason."""
-        badges = format_html("{} {}", self._status_badge(obj), self.active_badge(obj))
+        badges = format_html("{} {}", self.status_badge(obj), self.active_badge(obj))
         if obj.error:
             error = obj.error if len(obj.error) <= 240 else obj.error[:239] + "…"
             return format_html('{}<div class="hr-error" title="{}">{}</div>', badges, obj.error, error)
@@ -186,7 +162,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description="Contents")
     def contents(self, obj):
-        if obj.status in admin_views.BUSY_STATUSES and not obj.n_items:
+        if obj.status in selectors.BUSY_STATUSES and not obj.n_items:
             return "—"
         return format_html('<span class="hr-contents">{}</span>', " · ".join(version_contents(obj)))
 
@@ -202,7 +178,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             '{}<div class="hr-muted">activated {} by {}</div>',
             _short_datetime(obj.created_at),
             _short_datetime(obj.activated_at),
-            obj.activated_by.get_username() if obj.activated_by_id else admin_views.COMMAND_LINE,
+            username_or_command_line(obj.activated_by),
         )
 
     @admin.display(description="Compression", ordering="compression")
@@ -211,7 +187,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description="NDCG")
     def ndcg(self, obj):
-        headline = admin_views.headline_ndcg(obj)
+        metrics = version_metrics(obj)
+        headline = metrics.headline_ndcg(obj.kind) if metrics else None
         if headline is None:
             return "—"
         value, k, strategy = headline
@@ -221,7 +198,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def activated(self, obj):
         if obj.activated_at is None:
             return "—"
-        who = obj.activated_by.get_username() if obj.activated_by_id else admin_views.COMMAND_LINE
+        who = username_or_command_line(obj.activated_by)
         return format_html('{}<div class="hr-muted">by {}</div>', _short_datetime(obj.activated_at), who)
 
     # --- version page ------------------------------------------------------------------------
@@ -242,15 +219,15 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.display(description="Chart")
     def metrics_chart(self, obj):
         active = selectors.active_version(obj.kind)
-        return admin_views.metrics_chart_html(obj, active) or "—"
+        return metrics_chart_html(obj, active) or "—"
 
     @admin.display(description="Metrics")
     def metrics_table(self, obj):
-        return admin_views.metrics_table_html(obj.metrics) or "—"
+        return metrics_table_html(obj.metrics) or "—"
 
     @admin.display(description="Timeline")
     def activation_timeline(self, obj):
-        return admin_views.activation_timeline_html(obj) or "No activations yet."
+        return activation_timeline_html(obj) or "No activations yet."
 
     @admin.display(description="Metrics (JSON)")
     def metrics_json(self, obj):
@@ -298,14 +275,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Delete the selected versions", permissions=["delete"])
     def delete_selected(self, request, queryset):
-        active = [version.label for version in queryset if version.is_active]
-        if active:
-            self.message_user(
-                request,
-                f"Nothing was deleted: {', '.join(active)} {'is' if len(active) == 1 else 'are'} active. "
-                "Activate another version first.",
-                messages.ERROR,
-            )
+        refusals = [str(refusal) for refusal in map(services.version_deletion_refusal, queryset) if refusal]
+        if refusals:
+            self.message_user(request, f"Nothing was deleted: {'; '.join(refusals)}.", messages.ERROR)
             return None
         return django_delete_selected(self, request, queryset)
 
@@ -321,13 +293,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     def delete_view(self, request, object_id, extra_context=None):
         obj = self.get_object(request, unquote(object_id))
-        if obj is not None and obj.is_active and super().has_delete_permission(request, obj):
-            self.message_user(
-                request,
-                f"“{obj.label}” is the active {obj.kind} version and cannot be deleted. "
-                "Activate another version first.",
-                messages.ERROR,
-            )
+        refusal = services.version_deletion_refusal(obj) if obj is not None else None
+        if refusal is not None and super().has_delete_permission(request, obj):
+            self.message_user(request, f"{refusal}.", messages.ERROR)
             return HttpResponseRedirect(
                 reverse(
                     "admin:modelstore_modelversion_change", args=[obj.pk], current_app=self.admin_site.name
@@ -339,8 +307,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {
-            "refresh_seconds": admin_views.REFRESH_SECONDS if admin_views.any_version_busy() else None,
-            "rollbacks": admin_views.rollback_choices(self, request),
+            "refresh_seconds": REFRESH_SECONDS if selectors.any_version_busy() else None,
+            "rollbacks": self.rollback_choices(request),
             **(extra_context or {}),
         }
         return super().changelist_view(request, extra_context)
@@ -349,8 +317,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
         obj = self.get_object(request, unquote(object_id))
         extra_context = dict(extra_context or {})
         if obj is not None:
-            busy = obj.status in admin_views.BUSY_STATUSES
-            extra_context["refresh_seconds"] = admin_views.REFRESH_SECONDS if busy else None
+            busy = obj.status in selectors.BUSY_STATUSES
+            extra_context["refresh_seconds"] = REFRESH_SECONDS if busy else None
             extra_context["show_save_and_add_another"] = False  # "add" is an upload, not a copy
             extra_context["can_activate"] = (
                 self.has_activate_permission(request)
@@ -358,81 +326,3 @@ class ModelVersionAdmin(admin.ModelAdmin):
                 and not obj.is_active
             )
         return super().change_view(request, object_id, form_url, extra_context)
-
-    def add_view(self, request, form_url="", extra_context=None):
-        return admin_views.upload_view(self, request)
-
-    def build_view(self, request):
-        return admin_views.build_view(self, request)
-
-    def activate_view(self, request, object_id):
-        return admin_views.activate_view(self, request, object_id)
-
-    def rollback_view(self, request, kind):
-        return admin_views.rollback_view(self, request, kind)
-
-    def download_view(self, request, object_id):
-        return admin_views.download_view(self, request, object_id)
-
-    def get_urls(self):
-        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
-        wrap = self.admin_site.admin_view
-        upload = admin_upload_door(wrap(self.add_view), permission="modelstore.add_modelversion")
-
-        own = [
-            path("add/", upload, name=f"{prefix}_add"),
-            path("build/", wrap(self.build_view), name=f"{prefix}_build"),
-            path("rollback/<str:kind>/", wrap(self.rollback_view), name=f"{prefix}_rollback"),
-            path("<path:object_id>/activate/", wrap(self.activate_view), name=f"{prefix}_activate"),
-            path("<path:object_id>/download/", wrap(self.download_view), name=f"{prefix}_download"),
-        ]
-        default_add = f"{prefix}_add"
-        return own + [url for url in super().get_urls() if getattr(url, "name", None) != default_add]
-
-
-@admin.register(ActivationEvent)
-class ActivationEventAdmin(admin.ModelAdmin):
-    """The audit list: every activation, rollback and withdrawal by the system, read-only."""
-
-    list_display = ("created_at", "kind", "action", "from_link", "to_link", "by", "reason")
-    list_filter = ("kind", "action")
-    search_fields = ("from_label", "to_label", "user__username")
-    list_select_related = ("user",)
-    ordering = ("-created_at", "-id")
-    fields = ("created_at", "kind", "action", "from_link", "to_link", "by", "reason")
-    readonly_fields = fields
-
-    def has_view_permission(self, request, obj=None):
-        # Whoever may see the versions may see how they were switched.
-        return super().has_view_permission(request, obj) or request.user.has_perm(
-            "modelstore.view_modelversion"
-        )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def _version_link(self, version_id, label):
-        if version_id is None:
-            return label or "—"
-        url = reverse(
-            "admin:modelstore_modelversion_change", args=[version_id], current_app=self.admin_site.name
-        )
-        return format_html('<a href="{}">{}</a>', url, label)
-
-    @admin.display(description="From", ordering="from_label")
-    def from_link(self, obj):
-        return self._version_link(obj.from_version_id, obj.from_label)
-
-    @admin.display(description="To", ordering="to_label")
-    def to_link(self, obj):
-        return self._version_link(obj.to_version_id, obj.to_label)
-
-    @admin.display(description="By", ordering="user__username")
-    def by(self, obj):
-        return obj.user.get_username() if obj.user_id else admin_views.COMMAND_LINE

@@ -23,9 +23,6 @@ from hybridrec.dbstate import NO_TABLES, has_no_tables
 from modelstore.bundles import BundleError
 from modelstore.exceptions import RegistryError
 
-from ..engines import UnknownItem
-from ..serving import ModelUnavailable
-
 logger = logging.getLogger(__name__)
 
 
@@ -49,6 +46,10 @@ def invalid(field, message):
 
 
 def _domain_error(exc):
+    # Imported here so that the registry's API can use this module without importing serving.
+    from recommendations.engines import UnknownItem
+    from recommendations.serving import ModelUnavailable
+
     if isinstance(exc, ModelUnavailable):
         return ApiError(
             str(exc), code=exc.code, status_code=status.HTTP_503_SERVICE_UNAVAILABLE, kind=exc.kind

@@ -1,4 +1,6 @@
-"""Model version views: list and show, and the management doors into ``modelstore.services``.
+"""The registry API: list and show model versions, and the management doors into ``modelstore.services``.
+
+Model version views: list and show, and the management doors into ``modelstore.services``.
 
 Upload answers 202 Accepted for a newly registered version (verification is queued; poll
 GET /api/v1/models/<id>/ for its status) and 200 OK with the existing version when the same
@@ -9,7 +11,6 @@ that cannot be reached 503 ``broker_unavailable`` (a new upload is then not kept
 507 ``insufficient_storage``. ``GET /api/v1/models/<id>/file/`` streams the stored bundle file.
 """
 
-from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import FileResponse
 from django.urls import reverse
@@ -24,27 +25,29 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from modelstore import selectors, services
-from modelstore.models import ModelVersion
-from modelstore.upload import UploadRefused, check_upload_headers, limited_upload_handlers, upload_refusals
-
-from .errors import ApiError, invalid, not_found
-from .params import single_values
-from .parsers import JSONParser
-from .permissions import CanActivate, CanDownload, CanUpload, CanVerify, CanView
-from .serializers import (
+from hybridrec.api.errors import ApiError, invalid, not_found
+from hybridrec.api.fields import (
     MAX_PAGE_SIZE,
     ErrorAnswer,
-    RollbackRequest,
-    UploadRequest,
-    VersionAnswer,
-    VersionListQuery,
-    VersionPage,
+    checked,
     id_parameter_schema,
     id_problem,
+    single_values,
 )
-from .throttling import ScopedWindowThrottle
-from .views import checked
+from hybridrec.api.parsers import JSONParser
+from hybridrec.api.throttling import ScopedWindowThrottle
+
+from .. import selectors, services
+from ..exceptions import AmbiguousLabel, VersionNotFound
+from ..upload import (
+    UploadRefused,
+    check_upload_headers,
+    limited_upload_handlers,
+    over_limit_message,
+    upload_refusals,
+)
+from .permissions import CanActivate, CanDownload, CanUpload, CanVerify, CanView
+from .serializers import RollbackRequest, UploadRequest, VersionAnswer, VersionListQuery, VersionPage
 
 MAX_LABEL_LENGTH = 100
 REFUSED = OpenApiResponse(ErrorAnswer, description="Refused: the body names the field or the reason.")
@@ -66,11 +69,11 @@ def version_or_404(value):
     if problem:
         raise invalid("id", problem)
     try:
-        return selectors.version_by_id_or_label(value)
-    except ModelVersion.DoesNotExist:
-        raise not_found(f"no model version with id or label {value!r}", id=value) from None
-    except ModelVersion.MultipleObjectsReturned:
-        raise invalid("id", f"label {value!r} names a CF and a CB version; use the id") from None
+        return selectors.version_get(value)
+    except VersionNotFound as exc:
+        raise not_found(str(exc), id=value) from None
+    except AmbiguousLabel as exc:
+        raise invalid("id", str(exc)) from None
 
 
 def header_user(request):
@@ -98,9 +101,8 @@ def refuse_upload_early(request):
 def too_large(request):
     """Return the 413 for a file that passed the limit while it streamed."""
     (name, _size), *_ = upload_refusals(request).values()
-    limit = settings.HYBRIDREC_MAX_UPLOAD_BYTES
     return ApiError(
-        f"{name[:200]!r} is over the upload limit of {limit:,} bytes (HYBRIDREC_MAX_UPLOAD_BYTES)",
+        over_limit_message(f"{name[:200]!r} is"),
         code="too_large",
         status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     )
@@ -166,8 +168,9 @@ class VersionListView(APIView):
             label=body.get("label", ""),
             notes=body.get("notes", ""),
             user=request.user,
+            verify=services.QUEUED,
+            activate=activate,
         )
-        services.version_queue_registered(registered=registered, activate=activate, user=request.user)
         return answer(
             registered.version, status.HTTP_202_ACCEPTED if registered.created else status.HTTP_200_OK
         )

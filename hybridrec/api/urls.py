@@ -1,0 +1,10 @@
+"""The REST API at /api/v1/ (namespace ``api``): the recommendation API and the registry API."""
+
+from django.urls import include, path
+
+app_name = "api"
+
+urlpatterns = [
+    path("", include("recommendations.api.urls")),
+    path("", include("modelstore.api.urls")),
+]
