@@ -45,8 +45,17 @@ class CBEngine:
             raise InvalidArrays(f"item_titles has shape {self.item_titles.shape}, expected ({n_items},)")
 
     @property
-    def n_items(self):
+    def n_items(self) -> int:
         return len(self.items)
+
+    def describe_counts(self) -> dict[str, int]:
+        """Return the sizes health reports: items and vector dimensions."""
+        return {"n_items": self.n_items, "n_dimensions": int(self.item_vectors.shape[1])}
+
+    def warm_up(self) -> None:
+        """Find one item's neighbours, touching the pages a first request reads."""
+        if self.n_items:
+            self.similar_items(str(self.items.ids[0]), 10)
 
     def has_item(self, item_id):
         """Return True if the bundle has a vector for ``item_id``."""

@@ -63,16 +63,28 @@ class CFEngine:
         )
 
     @property
-    def n_users(self):
+    def n_users(self) -> int:
         return len(self.users)
 
     @property
-    def n_items(self):
+    def n_items(self) -> int:
         return len(self.items)
 
     @property
-    def n_factors(self):
-        return self.item_factors.shape[1]
+    def n_factors(self) -> int:
+        return int(self.item_factors.shape[1])
+
+    def describe_counts(self) -> dict[str, int]:
+        """Return the sizes health reports: items, customers and factors."""
+        return {"n_items": self.n_items, "n_users": self.n_users, "n_factors": self.n_factors}
+
+    def warm_up(self) -> None:
+        """Rank the popular items and one customer's, touching the pages a first request reads."""
+        if self.n_items == 0:
+            return
+        self.popular(10)
+        if self.n_users:
+            self.recommend(str(self.users.ids[0]), 10)
 
     def has_customer(self, customer_id):
         """Return True if the bundle has factors for ``customer_id``."""
