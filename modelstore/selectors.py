@@ -114,3 +114,8 @@ def activation_history(kind=None):
     """Return audit rows newest first."""
     events = ActivationEvent.objects.select_related("user")
     return events.filter(kind=kind) if kind else events
+
+
+def version_file(version_id):
+    """Return ``{"id", "label", "file", "sha256"}`` of a version, or None when it is gone."""
+    return ModelVersion.objects.filter(pk=version_id).values("id", "label", "file", "sha256").first()
