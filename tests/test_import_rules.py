@@ -33,6 +33,7 @@ def sources(package, *, leaving_out=()):
     ("package", "leaving_out", "forbidden"),
     [
         ("modelstore", (), "recommendations"),
+        ("modelstore", (), "sklearn"),
         ("recommendations", ("recommendations.training",), "recommendations.training"),
         ("modelstore.bundles", (), "django"),
         ("recommendations.engines", (), "django"),
