@@ -1,5 +1,7 @@
 """Content-based recommendations: nearest items by cosine similarity."""
 
+from collections.abc import Iterable, Mapping
+
 import numpy as np
 
 from .arrays import optional, required
@@ -17,7 +19,7 @@ class CBEngine:
     ``item_titles`` may be absent; a negative neighbour index is padding.
     """
 
-    def __init__(self, arrays):
+    def __init__(self, arrays: Mapping[str, np.ndarray]):
         self.items = IdIndex(
             required(arrays, "item_ids"),
             optional(arrays, "item_ids_sorted"),
@@ -57,11 +59,11 @@ class CBEngine:
         if self.n_items:
             self.similar_items(str(self.items.ids[0]), 10)
 
-    def has_item(self, item_id):
+    def has_item(self, item_id: str) -> bool:
         """Return True if the bundle has a vector for ``item_id``."""
         return item_id in self.items
 
-    def title(self, item_id):
+    def title(self, item_id: str) -> str | None:
         """Return the display title of ``item_id``, or None when the bundle has no titles."""
         row = self._row(item_id)
         return None if self.item_titles is None else str(self.item_titles[row])
@@ -75,7 +77,7 @@ class CBEngine:
         names = self.item_titles[rows].tolist()
         return [name if known else None for name, known in zip(names, found.tolist(), strict=True)]
 
-    def similar_items(self, item_id, k=10, exclude=()):
+    def similar_items(self, item_id: str, k: int = 10, exclude: Iterable[str] = ()) -> Recommendations:
         """Return the ``k`` items most similar to ``item_id``, leaving out the item itself and ``exclude``.
 
         Uses the precomputed neighbours when enough of them survive the
@@ -96,7 +98,7 @@ class CBEngine:
         rows = top_k(scores, k, blocked)
         return self._result(rows, scores[rows])
 
-    def for_items(self, item_ids, k=10, exclude=()):
+    def for_items(self, item_ids: Iterable[str], k: int = 10, exclude: Iterable[str] = ()) -> Recommendations:
         """Return the ``k`` items nearest the mean vector of ``item_ids``, leaving those out.
 
         Ids unknown to this bundle are skipped; when none is known the result

@@ -1,6 +1,7 @@
 """Collaborative-filtering recommendations from a CF array set."""
 
 import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -27,7 +28,7 @@ class CFEngine:
     Without ``interactions_*`` nothing can be left out as already had.
     """
 
-    def __init__(self, arrays):
+    def __init__(self, arrays: Mapping[str, np.ndarray]):
         self.users = IdIndex(
             required(arrays, "user_ids"),
             optional(arrays, "user_ids_sorted"),
@@ -86,18 +87,18 @@ class CFEngine:
         if self.n_users:
             self.recommend(str(self.users.ids[0]), 10)
 
-    def has_customer(self, customer_id):
+    def has_customer(self, customer_id: str) -> bool:
         """Return True if the bundle has factors for ``customer_id``."""
         return customer_id in self.users
 
-    def customer_items(self, customer_id):
+    def customer_items(self, customer_id: str) -> np.ndarray:
         """Return the item ids ``customer_id`` already has: ``<U`` (n,), empty without interactions."""
         u = self.users.row(customer_id)
         if u is None:
             raise UnknownCustomer(customer_id)
         return self.items.ids[self._had(u)]
 
-    def popular(self, k=10, exclude=()):
+    def popular(self, k: int = 10, exclude: Iterable[str] = ()) -> Recommendations:
         """Return the ``k`` most popular items, leaving out ``exclude``.
 
         Scores are on a 0..1 scale like model scores: each item's popularity as a share of
@@ -111,7 +112,9 @@ class CFEngine:
         rows = rows[:k]
         return self._result(rows, self._popularity_share[rows])
 
-    def recommend(self, customer_id, k=10, exclude=(), filter_already_liked=True):
+    def recommend(
+        self, customer_id: str, k: int = 10, exclude: Iterable[str] = (), filter_already_liked: bool = True
+    ) -> Recommendations:
         """Return the top ``k`` items for ``customer_id``.
 
         Precomputed recommendations are served when the customer has some,
@@ -131,7 +134,13 @@ class CFEngine:
             rows, scores = self._top_up(rows, scores, k, self._scores(u), blocked)
         return self._result(rows, scores)
 
-    def recommend_batch(self, customer_ids, k=10, exclude=(), filter_already_liked=True):
+    def recommend_batch(
+        self,
+        customer_ids: Sequence[str],
+        k: int = 10,
+        exclude: Iterable[str] = (),
+        filter_already_liked: bool = True,
+    ) -> list[Recommendations]:
         """Return one ``recommend`` result per customer id, scoring all factor-ranked customers at once."""
         k = check_k(k)
         customer_ids = as_id_list(customer_ids)

@@ -389,3 +389,14 @@ def test_a_message_queued_under_the_old_task_name_still_trains(settings):
     assert ModelVersion.objects.get(pk=result["cf"]).status == ModelVersion.Status.READY
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.DONE
+
+
+def test_every_project_admin_site_serves_the_training_pages():
+    from django.contrib import admin
+
+    from hybridrec.admin import HybridrecAdminSite
+
+    assert isinstance(admin.site, HybridrecAdminSite)
+    other = HybridrecAdminSite(name="other")
+    names = {getattr(pattern, "name", None) for pattern in other.get_urls()}
+    assert {"recommendations_train", "recommendations_training_run", "index"} <= names
