@@ -2,6 +2,7 @@
 
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
+from typing import cast
 
 import numpy as np
 
@@ -146,7 +147,7 @@ class CFEngine:
         customer_ids = as_id_list(customer_ids)
         excluded = self.items.known_rows(exclude)
         user_rows, found = self.users.rows(customer_ids)
-        results = [None] * len(customer_ids)
+        results: list[Recommendations | None] = [None] * len(customer_ids)
         pending = []
         popular = None
         for i, (u, known) in enumerate(zip(user_rows.tolist(), found.tolist(), strict=True)):
@@ -166,7 +167,7 @@ class CFEngine:
             score_rows = self.user_factors[[u for _, u, *_ in chunk]] @ self.item_factors.T
             for (i, _, rows, scores, blocked), user_scores in zip(chunk, score_rows, strict=True):
                 results[i] = self._result(*self._top_up(rows, scores, k, user_scores, blocked))
-        return results
+        return cast(list[Recommendations], results)  # every slot is filled by now
 
     def _scores(self, u):
         """Return float32 (n_items,): every item's score for user row ``u``."""
