@@ -93,10 +93,10 @@ class CBEngine:
             keep[keep] = ~blocked[neighbors[keep]]
             if np.count_nonzero(keep) >= wanted:
                 rows = neighbors[keep][:wanted].astype(np.int64)
-                return self._result(rows, self.neighbor_scores[row][keep][:wanted])
+                return Recommendations.of_rows(self.items.ids, rows, self.neighbor_scores[row][keep][:wanted])
         scores = self.item_vectors @ self.item_vectors[row]
         rows = top_k(scores, k, blocked)
-        return self._result(rows, scores[rows])
+        return Recommendations.of_rows(self.items.ids, rows, scores[rows])
 
     def for_items(self, item_ids: Iterable[str], k: int = 10, exclude: Iterable[str] = ()) -> Recommendations:
         """Return the ``k`` items nearest the mean vector of ``item_ids``, leaving those out.
@@ -116,13 +116,10 @@ class CBEngine:
             query /= norm
         scores = self.item_vectors @ query.astype(self.item_vectors.dtype)
         top = top_k(scores, k, blocked_mask(self.n_items, self.items.known_rows(exclude), rows))
-        return self._result(top, scores[top])
+        return Recommendations.of_rows(self.items.ids, top, scores[top])
 
     def _row(self, item_id):
         row = self.items.row(item_id)
         if row is None:
             raise UnknownItem(item_id)
         return row
-
-    def _result(self, rows, scores):
-        return Recommendations(self.items.ids[rows], np.asarray(scores, dtype=np.float32))

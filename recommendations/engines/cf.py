@@ -111,7 +111,7 @@ class CFEngine:
         if excluded.size:
             rows = rows[~blocked_mask(self.n_items, excluded)[rows]]
         rows = rows[:k]
-        return self._result(rows, self._popularity_share[rows])
+        return Recommendations.of_rows(self.items.ids, rows, self._popularity_share[rows])
 
     def recommend(
         self, customer_id: str, k: int = 10, exclude: Iterable[str] = (), filter_already_liked: bool = True
@@ -133,7 +133,7 @@ class CFEngine:
         rows, scores = self._precomputed(u, k, blocked)
         if rows.shape[0] < k:
             rows, scores = self._top_up(rows, scores, k, self._scores(u), blocked)
-        return self._result(rows, scores)
+        return Recommendations.of_rows(self.items.ids, rows, scores)
 
     def recommend_batch(
         self,
@@ -159,14 +159,16 @@ class CFEngine:
             blocked = self._blocked(u, excluded, filter_already_liked)
             rows, scores = self._precomputed(u, k, blocked)
             if rows.shape[0] >= k:
-                results[i] = self._result(rows, scores)
+                results[i] = Recommendations.of_rows(self.items.ids, rows, scores)
             else:
                 pending.append((i, u, rows, scores, blocked))
         for start in range(0, len(pending), BATCH_USERS):
             chunk = pending[start : start + BATCH_USERS]
             score_rows = self.user_factors[[u for _, u, *_ in chunk]] @ self.item_factors.T
             for (i, _, rows, scores, blocked), user_scores in zip(chunk, score_rows, strict=True):
-                results[i] = self._result(*self._top_up(rows, scores, k, user_scores, blocked))
+                results[i] = Recommendations.of_rows(
+                    self.items.ids, *self._top_up(rows, scores, k, user_scores, blocked)
+                )
         return cast(list[Recommendations], results)  # every slot is filled by now
 
     def _scores(self, u):
@@ -205,6 +207,3 @@ class CFEngine:
         blocked[rows] = True
         more = top_k(user_scores, k - rows.shape[0], blocked)
         return np.concatenate((rows, more)), np.concatenate((scores, user_scores[more]))
-
-    def _result(self, rows, scores):
-        return Recommendations(self.items.ids[rows], np.asarray(scores, dtype=np.float32))
