@@ -1,6 +1,7 @@
 """TrainingRun moved from the recommendations app to training: a database made before the move keeps its runs."""
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
@@ -15,6 +16,8 @@ def test_runs_recorded_before_the_move_are_read_after_it():
     old_state = executor.loader.project_state([BEFORE[0]])
     OldRun = old_state.apps.get_model("recommendations", "TrainingRun")
     OldRun.objects.create(source="events.csv", status="done")
+    ContentType.objects.filter(model="trainingrun").delete()
+    old_type = ContentType.objects.create(app_label="recommendations", model="trainingrun")
 
     executor = MigrationExecutor(connection)
     executor.migrate(AFTER)
@@ -24,3 +27,5 @@ def test_runs_recorded_before_the_move_are_read_after_it():
     (run,) = TrainingRun.objects.all()
     assert run.source == "events.csv" and run.status == TrainingRun.Status.DONE
     assert TrainingRun._meta.app_label == "training"
+    ContentType.objects.clear_cache()
+    assert ContentType.objects.get_for_model(TrainingRun).pk == old_type.pk  # its permissions stay given

@@ -1,8 +1,24 @@
-"""TrainingRun, moved here from the recommendations app: its table (made there) is kept."""
+"""TrainingRun, moved here from the recommendations app: its table (made there) is kept.
+
+Its content type moves with it, so permissions given on it stay given.
+"""
 
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
+
+
+def move_content_type(apps, schema_editor, *, old="recommendations", new="training"):
+    """Relabel the TrainingRun content type from the ``old`` app to the ``new`` one, if not there yet."""
+    content_types = apps.get_model("contenttypes", "ContentType").objects.using(
+        schema_editor.connection.alias
+    )
+    if not content_types.filter(app_label=new, model="trainingrun").exists():
+        content_types.filter(app_label=old, model="trainingrun").update(app_label=new)
+
+
+def move_content_type_back(apps, schema_editor):
+    move_content_type(apps, schema_editor, old="training", new="recommendations")
 
 
 class Migration(migrations.Migration):
@@ -11,12 +27,13 @@ class Migration(migrations.Migration):
     dependencies = [
         ("recommendations", "0001_training_run"),
         ("modelstore", "0001_initial"),
+        ("contenttypes", "0002_remove_content_type_name"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.SeparateDatabaseAndState(
-            database_operations=[],
+            database_operations=[migrations.RunPython(move_content_type, move_content_type_back)],
             state_operations=[
                 migrations.CreateModel(
                     name="TrainingRun",
