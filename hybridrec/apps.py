@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin.apps import AdminConfig
 
 
 class HybridrecConfig(AppConfig):
@@ -9,3 +10,9 @@ class HybridrecConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401 - registers the checks
+
+
+class HybridrecAdminConfig(AdminConfig):
+    """django.contrib.admin, with the project's site as ``admin.site``."""
+
+    default_site = "hybridrec.admin.HybridrecAdminSite"

@@ -101,7 +101,7 @@ if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
 SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) or None
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "hybridrec.apps.HybridrecAdminConfig",  # django.contrib.admin with the project's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "hybridrec.apps.HybridrecConfig",
     "modelstore",
     "recommendations",
+    "recommendations.training",
 ]
 
 MIDDLEWARE = [

@@ -165,3 +165,8 @@ def version_as_dict(version: ModelVersion) -> dict[str, Any]:
         "activated_at": version.activated_at.isoformat() if version.activated_at else None,
         "activated_by": version.activated_by.get_username() if version.activated_by_id else None,
     }
+
+
+def version_file(version_id):
+    """Return ``{"id", "label", "file", "sha256"}`` of a version, or None when it is gone."""
+    return ModelVersion.objects.filter(pk=version_id).values("id", "label", "file", "sha256").first()

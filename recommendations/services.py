@@ -21,13 +21,14 @@ Errors: ``ModelUnavailable`` when no model of a needed kind can be served,
 """
 
 import math
+from collections.abc import Iterable
 
 from django.conf import settings
 
 from .engines import POPULAR, HybridEngine
 from .engines.hybrid import check_weight
 from .engines.ranking import check_k
-from .serving import CB, CF, ModelUnavailable, get_cache
+from .serving import CB, CF, LoadedModel, ModelCache, ModelUnavailable, get_cache
 
 # What an answer's scores are; every one is higher-is-better and, but for "cf", within 0..1.
 SCORE_KINDS = {
@@ -43,47 +44,69 @@ HYBRID_STRATEGY = "hybrid"
 STRATEGIES = (CF_STRATEGY, CB_STRATEGY, HYBRID_STRATEGY)
 # What a hybrid answer says when no CB model is available and CF answered alone.
 CF_ONLY = "cf"
+# Item ids to leave out: one id or several.
+Exclude = str | Iterable[str]
 
 
 class HybridRecommendationService:
     """Answer recommendation questions from the models loaded in this process."""
 
-    def __init__(self, cache=None):
+    def __init__(self, cache: ModelCache | None = None):
         self._cache = cache
 
     @property
-    def cache(self):
+    def cache(self) -> ModelCache:
         return self._cache or get_cache()
 
     # --- the seed's methods: lists of items -----------------------------------------------
 
-    def get_personalized_cf(self, customer_id, k=None, exclude=()):
+    def get_personalized_cf(
+        self, customer_id: str, k: int | None = None, exclude: Exclude = ()
+    ) -> list[dict]:
         """Return CF recommendations for a customer (popular items for an unknown one)."""
         return self.recommend(customer_id, k=k, strategy=CF_STRATEGY, exclude=exclude)["items"]
 
-    def get_content_based(self, customer_id, k=None, exclude=()):
+    def get_content_based(self, customer_id: str, k: int | None = None, exclude: Exclude = ()) -> list[dict]:
         """Return items like those the customer already has (popular items when there are none)."""
         return self.recommend(customer_id, k=k, strategy=CB_STRATEGY, exclude=exclude)["items"]
 
-    def get_hybrid(self, customer_id, k=None, weight=None, exclude=()):
+    def get_hybrid(
+        self, customer_id: str, k: int | None = None, weight: float | None = None, exclude: Exclude = ()
+    ) -> list[dict]:
         """Return a blend of CF and CB recommendations, ``weight`` (0..1) on CF."""
         return self.recommend(customer_id, k=k, strategy=HYBRID_STRATEGY, weight=weight, exclude=exclude)[
             "items"
         ]
 
-    def get_similar_items(self, item_id, k=None, exclude=()):
+    def get_similar_items(self, item_id: str, k: int | None = None, exclude: Exclude = ()) -> list[dict]:
         """Return the items most similar to ``item_id`` by content."""
         return self.similar(item_id, k=k, exclude=exclude)["items"]
 
     # --- whole answers ----------------------------------------------------------------------
 
-    def recommend(self, customer_id, *, k=None, strategy=CF_STRATEGY, weight=None, exclude=()):
+    def recommend(
+        self,
+        customer_id: str,
+        *,
+        k: int | None = None,
+        strategy: str = CF_STRATEGY,
+        weight: float | None = None,
+        exclude: Exclude = (),
+    ) -> dict:
         """Return ``{"customer_id", "strategy", "items", "fallback", "model"}`` for one customer."""
         k, weight, exclude = self._arguments(k, strategy, weight, exclude)
         cf, cb = self._models(strategy)
         return _recommend(customer_id, strategy, k, weight, exclude, cf, cb, titles=self._titles(cb))
 
-    def recommend_batch(self, customer_ids, *, k=None, strategy=CF_STRATEGY, weight=None, exclude=()):
+    def recommend_batch(
+        self,
+        customer_ids: Iterable[str],
+        *,
+        k: int | None = None,
+        strategy: str = CF_STRATEGY,
+        weight: float | None = None,
+        exclude: Exclude = (),
+    ) -> list[dict]:
         """Return one ``recommend`` answer per customer id, in the order given, all from the same models."""
         k, weight, exclude = self._arguments(k, strategy, weight, exclude)
         customer_ids = list(customer_ids)
@@ -100,7 +123,7 @@ class HybridRecommendationService:
             for customer_id, result in zip(customer_ids, results, strict=True)
         ]
 
-    def similar(self, item_id, *, k=None, exclude=()):
+    def similar(self, item_id: str, *, k: int | None = None, exclude: Exclude = ()) -> dict:
         """Return ``{"item_id", "strategy", "items", "fallback", "model"}``; raise UnknownItem if unknown."""
         k, _, exclude = self._arguments(k, CB_STRATEGY, None, exclude)
         cb = self.cache.get(CB)
@@ -109,7 +132,7 @@ class HybridRecommendationService:
         del answer["customer_id"]
         return {"item_id": item_id, **answer}
 
-    def health(self):
+    def health(self) -> dict:
         """Return the cache's health report (see ``ModelCache.health``)."""
         return self.cache.health()
 
@@ -123,11 +146,11 @@ class HybridRecommendationService:
         exclude = [exclude] if isinstance(exclude, str) else list(exclude or ())
         return k, weight, exclude
 
-    def _titles(self, cb):
+    def _titles(self, cb: LoadedModel | None) -> LoadedModel | None:
         """Return the CB model whose titles go into answers: the one in use, else one already loaded."""
         return cb if cb is not None else self.cache.peek(CB)
 
-    def _models(self, strategy):
+    def _models(self, strategy: str) -> tuple[LoadedModel, LoadedModel | None]:
         """Return the ``(cf, cb)`` models a strategy needs; hybrid does without CB when there is none."""
         cf = self.cache.get(CF)
         if strategy == CF_STRATEGY:

@@ -25,9 +25,10 @@ from .safe import MAPPING_GLOBALS, SEED_GLOBALS, safe_joblib_load, safe_pickle_l
 from .seed import cf_from_parts, id_column, ids_from_mapping
 
 CB_NEIGHBORS = 50
-# Sparse CB features wider than this are reduced with TruncatedSVD rather than densified.
+# Sparse CB features up to this wide are densified as they are; wider ones must be reduced
+# before (training does it: recommendations.training.cb.reduce_features). This package converts
+# arrays and never fits a model.
 CB_MAX_DENSE_FEATURES = 1024
-CB_REDUCED_COMPONENTS = 128
 
 
 def _first(folder, names, label, *, required=True):
@@ -178,12 +179,13 @@ def _cb_vectors(folder, limits):
         return vectors
     sparse_path = _first(folder, ("item_features.npz",), "item_embeddings.npy or item_features.npz")
     features = _sparse(sparse_path, limits).tocsr().astype(np.float32)
-    if features.shape[1] <= CB_MAX_DENSE_FEATURES:
-        return features.toarray()
-    from sklearn.decomposition import TruncatedSVD
-
-    components = min(CB_REDUCED_COMPONENTS, features.shape[1] - 1, max(features.shape[0] - 1, 1))
-    return TruncatedSVD(n_components=components, random_state=0).fit_transform(features)
+    if features.shape[1] > CB_MAX_DENSE_FEATURES:
+        raise IncompatibleBundle(
+            f"item_features.npz has {features.shape[1]:,} columns, more than the "
+            f"{CB_MAX_DENSE_FEATURES:,} a bundle takes as they are: reduce them first (for example to "
+            "128 with TruncatedSVD) and give them as item_embeddings.npy"
+        )
+    return features.toarray()
 
 
 def _titles(folder, item_ids, limits):

@@ -1,5 +1,6 @@
 """Numpy-only CF, CB and hybrid scoring over bundle arrays; knows no Django."""
 
+from .base import Engine
 from .cb import CBEngine
 from .cf import CFEngine
 from .exceptions import EngineError, InvalidArrays, UnknownCustomer, UnknownItem
@@ -11,6 +12,7 @@ __all__ = [
     "POPULAR",
     "CBEngine",
     "CFEngine",
+    "Engine",
     "EngineError",
     "HybridEngine",
     "IdIndex",

@@ -1,5 +1,7 @@
 """Content-based recommendations: nearest items by cosine similarity."""
 
+from collections.abc import Iterable, Mapping
+
 import numpy as np
 
 from .arrays import optional, required
@@ -17,7 +19,7 @@ class CBEngine:
     ``item_titles`` may be absent; a negative neighbour index is padding.
     """
 
-    def __init__(self, arrays):
+    def __init__(self, arrays: Mapping[str, np.ndarray]):
         self.items = IdIndex(
             required(arrays, "item_ids"),
             optional(arrays, "item_ids_sorted"),
@@ -45,14 +47,23 @@ class CBEngine:
             raise InvalidArrays(f"item_titles has shape {self.item_titles.shape}, expected ({n_items},)")
 
     @property
-    def n_items(self):
+    def n_items(self) -> int:
         return len(self.items)
 
-    def has_item(self, item_id):
+    def describe_counts(self) -> dict[str, int]:
+        """Return the sizes health reports: items and vector dimensions."""
+        return {"n_items": self.n_items, "n_dimensions": int(self.item_vectors.shape[1])}
+
+    def warm_up(self) -> None:
+        """Find one item's neighbours, touching the pages a first request reads."""
+        if self.n_items:
+            self.similar_items(str(self.items.ids[0]), 10)
+
+    def has_item(self, item_id: str) -> bool:
         """Return True if the bundle has a vector for ``item_id``."""
         return item_id in self.items
 
-    def title(self, item_id):
+    def title(self, item_id: str) -> str | None:
         """Return the display title of ``item_id``, or None when the bundle has no titles."""
         row = self._row(item_id)
         return None if self.item_titles is None else str(self.item_titles[row])
@@ -66,7 +77,7 @@ class CBEngine:
         names = self.item_titles[rows].tolist()
         return [name if known else None for name, known in zip(names, found.tolist(), strict=True)]
 
-    def similar_items(self, item_id, k=10, exclude=()):
+    def similar_items(self, item_id: str, k: int = 10, exclude: Iterable[str] = ()) -> Recommendations:
         """Return the ``k`` items most similar to ``item_id``, leaving out the item itself and ``exclude``.
 
         Uses the precomputed neighbours when enough of them survive the
@@ -82,12 +93,12 @@ class CBEngine:
             keep[keep] = ~blocked[neighbors[keep]]
             if np.count_nonzero(keep) >= wanted:
                 rows = neighbors[keep][:wanted].astype(np.int64)
-                return self._result(rows, self.neighbor_scores[row][keep][:wanted])
+                return Recommendations.of_rows(self.items.ids, rows, self.neighbor_scores[row][keep][:wanted])
         scores = self.item_vectors @ self.item_vectors[row]
         rows = top_k(scores, k, blocked)
-        return self._result(rows, scores[rows])
+        return Recommendations.of_rows(self.items.ids, rows, scores[rows])
 
-    def for_items(self, item_ids, k=10, exclude=()):
+    def for_items(self, item_ids: Iterable[str], k: int = 10, exclude: Iterable[str] = ()) -> Recommendations:
         """Return the ``k`` items nearest the mean vector of ``item_ids``, leaving those out.
 
         Ids unknown to this bundle are skipped; when none is known the result
@@ -105,13 +116,10 @@ class CBEngine:
             query /= norm
         scores = self.item_vectors @ query.astype(self.item_vectors.dtype)
         top = top_k(scores, k, blocked_mask(self.n_items, self.items.known_rows(exclude), rows))
-        return self._result(top, scores[top])
+        return Recommendations.of_rows(self.items.ids, top, scores[top])
 
     def _row(self, item_id):
         row = self.items.row(item_id)
         if row is None:
             raise UnknownItem(item_id)
         return row
-
-    def _result(self, rows, scores):
-        return Recommendations(self.items.ids[rows], np.asarray(scores, dtype=np.float32))

@@ -1,6 +1,8 @@
 """Collaborative-filtering recommendations from a CF array set."""
 
 import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from typing import cast
 
 import numpy as np
 
@@ -27,7 +29,7 @@ class CFEngine:
     Without ``interactions_*`` nothing can be left out as already had.
     """
 
-    def __init__(self, arrays):
+    def __init__(self, arrays: Mapping[str, np.ndarray]):
         self.users = IdIndex(
             required(arrays, "user_ids"),
             optional(arrays, "user_ids_sorted"),
@@ -63,29 +65,41 @@ class CFEngine:
         )
 
     @property
-    def n_users(self):
+    def n_users(self) -> int:
         return len(self.users)
 
     @property
-    def n_items(self):
+    def n_items(self) -> int:
         return len(self.items)
 
     @property
-    def n_factors(self):
-        return self.item_factors.shape[1]
+    def n_factors(self) -> int:
+        return int(self.item_factors.shape[1])
 
-    def has_customer(self, customer_id):
+    def describe_counts(self) -> dict[str, int]:
+        """Return the sizes health reports: items, customers and factors."""
+        return {"n_items": self.n_items, "n_users": self.n_users, "n_factors": self.n_factors}
+
+    def warm_up(self) -> None:
+        """Rank the popular items and one customer's, touching the pages a first request reads."""
+        if self.n_items == 0:
+            return
+        self.popular(10)
+        if self.n_users:
+            self.recommend(str(self.users.ids[0]), 10)
+
+    def has_customer(self, customer_id: str) -> bool:
         """Return True if the bundle has factors for ``customer_id``."""
         return customer_id in self.users
 
-    def customer_items(self, customer_id):
+    def customer_items(self, customer_id: str) -> np.ndarray:
         """Return the item ids ``customer_id`` already has: ``<U`` (n,), empty without interactions."""
         u = self.users.row(customer_id)
         if u is None:
             raise UnknownCustomer(customer_id)
         return self.items.ids[self._had(u)]
 
-    def popular(self, k=10, exclude=()):
+    def popular(self, k: int = 10, exclude: Iterable[str] = ()) -> Recommendations:
         """Return the ``k`` most popular items, leaving out ``exclude``.
 
         Scores are on a 0..1 scale like model scores: each item's popularity as a share of
@@ -97,9 +111,11 @@ class CFEngine:
         if excluded.size:
             rows = rows[~blocked_mask(self.n_items, excluded)[rows]]
         rows = rows[:k]
-        return self._result(rows, self._popularity_share[rows])
+        return Recommendations.of_rows(self.items.ids, rows, self._popularity_share[rows])
 
-    def recommend(self, customer_id, k=10, exclude=(), filter_already_liked=True):
+    def recommend(
+        self, customer_id: str, k: int = 10, exclude: Iterable[str] = (), filter_already_liked: bool = True
+    ) -> Recommendations:
         """Return the top ``k`` items for ``customer_id``.
 
         Precomputed recommendations are served when the customer has some,
@@ -117,15 +133,21 @@ class CFEngine:
         rows, scores = self._precomputed(u, k, blocked)
         if rows.shape[0] < k:
             rows, scores = self._top_up(rows, scores, k, self._scores(u), blocked)
-        return self._result(rows, scores)
+        return Recommendations.of_rows(self.items.ids, rows, scores)
 
-    def recommend_batch(self, customer_ids, k=10, exclude=(), filter_already_liked=True):
+    def recommend_batch(
+        self,
+        customer_ids: Sequence[str],
+        k: int = 10,
+        exclude: Iterable[str] = (),
+        filter_already_liked: bool = True,
+    ) -> list[Recommendations]:
         """Return one ``recommend`` result per customer id, scoring all factor-ranked customers at once."""
         k = check_k(k)
         customer_ids = as_id_list(customer_ids)
         excluded = self.items.known_rows(exclude)
         user_rows, found = self.users.rows(customer_ids)
-        results = [None] * len(customer_ids)
+        results: list[Recommendations | None] = [None] * len(customer_ids)
         pending = []
         popular = None
         for i, (u, known) in enumerate(zip(user_rows.tolist(), found.tolist(), strict=True)):
@@ -137,15 +159,17 @@ class CFEngine:
             blocked = self._blocked(u, excluded, filter_already_liked)
             rows, scores = self._precomputed(u, k, blocked)
             if rows.shape[0] >= k:
-                results[i] = self._result(rows, scores)
+                results[i] = Recommendations.of_rows(self.items.ids, rows, scores)
             else:
                 pending.append((i, u, rows, scores, blocked))
         for start in range(0, len(pending), BATCH_USERS):
             chunk = pending[start : start + BATCH_USERS]
             score_rows = self.user_factors[[u for _, u, *_ in chunk]] @ self.item_factors.T
             for (i, _, rows, scores, blocked), user_scores in zip(chunk, score_rows, strict=True):
-                results[i] = self._result(*self._top_up(rows, scores, k, user_scores, blocked))
-        return results
+                results[i] = Recommendations.of_rows(
+                    self.items.ids, *self._top_up(rows, scores, k, user_scores, blocked)
+                )
+        return cast(list[Recommendations], results)  # every slot is filled by now
 
     def _scores(self, u):
         """Return float32 (n_items,): every item's score for user row ``u``."""
@@ -183,6 +207,3 @@ class CFEngine:
         blocked[rows] = True
         more = top_k(user_scores, k - rows.shape[0], blocked)
         return np.concatenate((rows, more)), np.concatenate((scores, user_scores[more]))
-
-    def _result(self, rows, scores):
-        return Recommendations(self.items.ids[rows], np.asarray(scores, dtype=np.float32))

@@ -1,9 +1,12 @@
 """Hybrid recommendations: a weighted blend of normalised CF and CB scores."""
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 
+from .cb import CBEngine
+from .cf import CFEngine
 from .ranking import check_k
 from .results import Recommendations
 
@@ -52,11 +55,13 @@ class HybridEngine:
     Without a CB engine every answer is the CF answer.
     """
 
-    def __init__(self, cf, cb=None):
+    def __init__(self, cf: CFEngine, cb: CBEngine | None = None):
         self.cf = cf
         self.cb = cb
 
-    def recommend(self, customer_id, k=10, weight=DEFAULT_WEIGHT, exclude=()):
+    def recommend(
+        self, customer_id: str, k: int = 10, weight: float = DEFAULT_WEIGHT, exclude: Iterable[str] = ()
+    ) -> Recommendations:
         """Return the top ``k`` items by ``weight * cf + (1 - weight) * cb``.
 
         Each engine proposes its top max(5k, 50) items (capped by the

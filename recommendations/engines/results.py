@@ -25,6 +25,11 @@ class Recommendations:
         """Return a result with no items."""
         return cls(np.empty(0, dtype="<U1"), np.empty(0, dtype=np.float32), fallback)
 
+    @classmethod
+    def of_rows(cls, item_ids: np.ndarray, rows: np.ndarray, scores) -> "Recommendations":
+        """Return the result naming ``item_ids[rows]`` with ``scores`` (made float32), in that order."""
+        return cls(item_ids[rows], np.asarray(scores, dtype=np.float32))
+
     def __len__(self):
         return len(self.item_ids)
 

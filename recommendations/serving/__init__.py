@@ -1,6 +1,8 @@
 """Serving: the per-process model cache with hot swap, and the file checks it relies on."""
 
-from .cache import CB, CF, KINDS, ModelCache, get_cache, reset_cache
+from modelstore.bundles import CB, CF, KINDS
+
+from .cache import ModelCache, get_cache, reset_cache
 from .exceptions import ModelUnavailable, ServingError
 from .loading import BUNDLE, FILES, LoadedModel, Target
 

@@ -8,6 +8,8 @@ import logging
 
 from django.db import DatabaseError, connection
 
+from modelstore.bundles import CB
+
 logger = logging.getLogger(__name__)
 
 PUBLIC_MODEL_FIELDS = ("loaded", "id", "label", "sha256", "source", "serving_active")
@@ -34,7 +36,7 @@ def plain_reasons(models, *, registry_unreadable):
     reasons = ["the registry cannot be read: the loaded versions keep serving"] if registry_unreadable else []
     for kind, model in models.items():
         error, fault, withdrawn = model["last_error"], model["fault"], model["withdrawn"]
-        if kind == "cb" and not model["loaded"] and error is None:
+        if kind == CB and not model["loaded"] and error is None:
             continue  # CB not asked for yet
         if not model["loaded"]:
             reasons.append(f"no {kind} model can be served")

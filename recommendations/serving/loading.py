@@ -14,16 +14,17 @@ from pathlib import Path
 from django.utils import timezone
 
 from modelstore import storage
-from modelstore.bundles import CorruptBundle, IncompatibleBundle, open_bundle, read_artifacts
+from modelstore.bundles import CB, CF, CorruptBundle, IncompatibleBundle, open_bundle, read_artifacts
 from modelstore.services import bundle_limits
 
-from ..engines import CBEngine, CFEngine
+from ..engines import CBEngine, CFEngine, Engine
 from .exceptions import BundleFileChanged
 from .verified import ensure_verified, file_identity
 
 BUNDLE = "bundle"
 FILES = "files"
-ENGINES = {"cf": CFEngine, "cb": CBEngine}
+# The engine that serves each kind of bundle.
+ENGINES: dict[str, type[Engine]] = {CF: CFEngine, CB: CBEngine}
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class LoadedModel:
     """A model ready to answer: its engine and where it came from."""
 
     target: Target
-    engine: object
+    engine: Engine
     memory_mapped: bool
     compression: str | None
     hashed: bool
@@ -102,12 +103,6 @@ class LoadedModel:
 
     def describe(self):
         """Return what health reports about this model."""
-        engine = self.engine
-        counts = {"n_items": engine.n_items}
-        if self.kind == "cf":
-            counts.update(n_users=engine.n_users, n_factors=engine.n_factors)
-        else:
-            counts.update(n_dimensions=int(engine.item_vectors.shape[1]))
         return {
             **self.reference(),
             "memory_mapped": self.memory_mapped,
@@ -115,7 +110,7 @@ class LoadedModel:
             "hashed_on_load": self.hashed,
             "load_seconds": round(self.load_seconds, 4),
             "loaded_at": self.loaded_at.isoformat(),
-            "counts": counts,
+            "counts": self.engine.describe_counts(),
         }
 
 
@@ -154,7 +149,7 @@ def load(target, *, stamp_dir):
         arrays, memory_mapped, compression = loaded.arrays, False, None
     try:
         engine = ENGINES[target.kind](arrays)
-        _warm_up(engine)
+        engine.warm_up()
     except BaseException:
         if handle is not None:
             os.close(handle)
@@ -174,15 +169,3 @@ def load(target, *, stamp_dir):
     if handle is not None:
         weakref.finalize(model, os.close, handle)  # closed when the model is dropped
     return model
-
-
-def _warm_up(engine):
-    """Answer one question so the first real request does not pay for the first page faults."""
-    if engine.n_items == 0:
-        return
-    if isinstance(engine, CFEngine):
-        engine.popular(10)
-        if engine.n_users:
-            engine.recommend(str(engine.users.ids[0]), 10)
-    else:
-        engine.similar_items(str(engine.items.ids[0]), 10)

@@ -13,9 +13,11 @@ a unit vector. They are listed in ``CBModel.skipped_item_ids``; CF still serves 
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse
 
 from .exceptions import TrainingError
 
@@ -23,6 +25,8 @@ from .exceptions import TrainingError
 DEFAULT_COMPONENTS = None
 # Caps the dimensions (and the bundle: n_items x terms float32) when there is no reduction.
 DEFAULT_MAX_TERMS = 4096
+# What ``reduce_features`` projects sparse features wider than a bundle takes onto.
+DEFAULT_REDUCED_COMPONENTS = 128
 # A row whose projection keeps less than this share of its (unit) TF-IDF length has no
 # usable direction in the reduced space.
 MIN_PROJECTED_NORM = 1e-3
@@ -124,3 +128,29 @@ def train_tfidf(items, *, n_components=DEFAULT_COMPONENTS, max_terms=DEFAULT_MAX
         skipped_item_ids=item_ids[skipped],
         params=params,
     )
+
+
+def reduce_features(features, *, n_components=DEFAULT_REDUCED_COMPONENTS, random_state=0):
+    """Return sparse item features (n_items, n_features) projected onto truncated-SVD components.
+
+    The result is float32 (n_items, d) with d at most ``n_components`` (and below both sides of
+    ``features``), rows in the order given: an ``item_embeddings.npy`` for a CB artifacts folder
+    whose ``item_features.npz`` is wider than a bundle takes as it is.
+    """
+    from sklearn.decomposition import TruncatedSVD
+
+    n_items, n_features = features.shape
+    components = min(n_components, n_features - 1, max(n_items - 1, 1))
+    return (
+        TruncatedSVD(n_components=components, random_state=random_state)
+        .fit_transform(features)
+        .astype(np.float32)
+    )
+
+
+def reduce_feature_folder(folder, *, n_components=DEFAULT_REDUCED_COMPONENTS):
+    """Replace a CB artifacts folder's ``item_features.npz`` by the ``item_embeddings.npy`` it reduces to."""
+    folder = Path(folder)
+    features = scipy.sparse.load_npz(folder / "item_features.npz").tocsr().astype(np.float32)
+    np.save(folder / "item_embeddings.npy", reduce_features(features, n_components=n_components))
+    (folder / "item_features.npz").unlink()

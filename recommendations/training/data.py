@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse
 
-from .exceptions import TrainingError
+from .exceptions import TrainingError, one_line
 from .options import CSV_SUFFIXES, FORMATS, ONLINE_RETAIL_COLUMNS, REQUIRED_COLUMNS
 
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
@@ -100,7 +100,7 @@ def missing_columns(fileobj, *, name, kind):
     except pd.errors.EmptyDataError:
         raise TrainingError(f"{name}: the file is empty.") from None
     except (ValueError, OSError, EOFError, UnicodeDecodeError, lzma.LZMAError, zlib.error) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = one_line(exc)
         raise TrainingError(f"{name}: cannot read it as CSV ({reason}).") from None
     columns = {str(c).strip() for c in header.columns}
     return [c for c in REQUIRED_COLUMNS[kind] if c not in columns]
@@ -279,7 +279,7 @@ def _read_csv(path, *, required, dtype):
     except pd.errors.EmptyDataError:
         raise TrainingError(f"{path}: the file is empty.") from None
     except (ValueError, OSError, EOFError, UnicodeDecodeError, lzma.LZMAError, zlib.error) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = one_line(exc)
         raise TrainingError(f"{path}: cannot read it as CSV ({reason}).") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     missing = [c for c in required if c not in frame.columns]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.db import DatabaseError
 
-from modelstore import services
+from modelstore import selectors, services
 from modelstore.bundles import CorruptBundle, file_sha256, write_bundle
 from modelstore.models import ActivationEvent
 from recommendations.serving import BUNDLE, FILES, ModelUnavailable, get_cache, reset_cache
@@ -323,7 +323,7 @@ def test_a_registry_that_cannot_be_read_leaves_the_loaded_model_answering(monkey
     def broken():
         raise DatabaseError("connection refused")
 
-    monkeypatch.setattr(cache_module.selectors, "serving_signature", broken)
+    monkeypatch.setattr(selectors, "serving_signature", broken)
     notice_now(cache)
 
     assert cache.get("cf") is model

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from django.db import OperationalError
 
-from modelstore import services
+from modelstore import selectors, services
 from modelstore.models import ActivationEvent, ModelVersion
-from recommendations.serving import cache as cache_module
 from recommendations.serving import get_cache, reset_cache
 from tests import factories
 
@@ -141,8 +140,8 @@ def test_without_the_database_a_changed_file_still_stops_being_served(
         raise OperationalError("the database is down")
 
     for name in ("serving_signature", "last_good_versions"):
-        monkeypatch.setattr(cache_module.selectors, name, unreachable)
-    monkeypatch.setattr(cache_module.services, "version_quarantine", unreachable)
+        monkeypatch.setattr(selectors, name, unreachable)
+    monkeypatch.setattr(services, "version_quarantine", unreachable)
     file_of(settings, cf_version_two).unlink()
 
     assert check_now(cache).target.version_id == cf_version.pk

@@ -3,7 +3,7 @@
 ``training_queue`` (the admin's training page calls it) stores the uploads under
 ``MEDIA_ROOT/training/``, creates ``building`` rows for the versions to come and queues
 ``train_and_build`` once the transaction commits. The task takes those ids and paths,
-trains with ``recommendations.training.pipeline`` into a folder under the first of
+trains with ``pipeline.train_models`` into a folder under the first of
 ``HYBRIDREC_ARTIFACT_ROOTS``, then builds, verifies (and, when asked, activates) the
 bundles through ``modelstore.services``. A ``TrainingRun`` row records its state, stage and
 the versions it ended with. With no broker configured the task runs in a background thread
@@ -15,6 +15,7 @@ import logging
 import shutil
 import threading
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 
 from celery import shared_task
@@ -28,9 +29,9 @@ from modelstore.bundles import BundleError
 from modelstore.exceptions import BrokerUnavailable, RegistryError
 from modelstore.models import ModelVersion
 
+from .exceptions import TrainingError, one_line
 from .models import TrainingRun
-from .training import options
-from .training.exceptions import TrainingError
+from .options import TrainingOptions
 
 logger = logging.getLogger(__name__)
 
@@ -55,40 +56,33 @@ def training_queue(
     *,
     interactions_file,
     items_file=None,
-    data_format="generic",
-    split_date=None,
-    factors=options.DEFAULT_FACTORS,
-    iterations=options.DEFAULT_ITERATIONS,
-    regularization=options.DEFAULT_REGULARIZATION,
-    alpha=options.DEFAULT_ALPHA,
-    activate=False,
-    notes="",
+    options: TrainingOptions | None = None,
+    activate: bool = False,
+    notes: str = "",
     user=None,
-):
+) -> TrainingRun:
     """Store the uploaded files, create the ``building`` rows and a queued run; start it once the transaction commits.
 
     A CB version is built when there are item texts: an items file, or the Online Retail
     format (its descriptions). Return the ``TrainingRun``.
     """
+    options = options or TrainingOptions()
     folder = upload_root() / uuid.uuid4().hex
     folder.mkdir(parents=True)
     try:
         interactions_path = _store_upload(interactions_file, folder, "interactions")
         items_path = _store_upload(items_file, folder, "items") if items_file else None
         source = interactions_file.name + (f" and {items_file.name}" if items_file else "")
-        details = f"{data_format}, split {split_date}" if split_date else data_format
-        note = (
-            f"Trained from {source} ({details}; {factors} factors, {iterations} iterations, alpha {alpha:g})."
-        )
+        note = f"Trained from {source} ({options.describe()})."
         notes = f"{notes}\n{note}".strip() if notes else note
         cf_version = services.version_start_build(kind="cf", notes=notes, user=user)
-        with_cb = items_path is not None or data_format == "online-retail"
+        with_cb = items_path is not None or options.data_format == "online-retail"
         cb_version = services.version_start_build(kind="cb", notes=notes, user=user) if with_cb else None
         run = TrainingRun.objects.create(
             source=source[:255],
             cf_version=cf_version,
             cb_version=cb_version,
-            steps=len(_steps(with_cb=with_cb, with_split=split_date is not None)),
+            steps=len(_steps(with_cb=with_cb, with_split=options.split_date is not None)),
             created_by=user if getattr(user, "pk", None) else None,
         )
     except BaseException:
@@ -97,12 +91,7 @@ def training_queue(
     arguments = {
         "cb_version_id": cb_version.pk if cb_version else None,
         "items_path": str(items_path) if items_path else None,
-        "data_format": data_format,
-        "split_date": split_date.isoformat() if split_date else None,
-        "factors": int(factors),
-        "iterations": int(iterations),
-        "regularization": float(regularization),
-        "alpha": float(alpha),
+        **asdict(options),
         "activate": bool(activate),
         "user_id": getattr(user, "pk", None),
         "run_id": run.pk,
@@ -204,15 +193,10 @@ def train_and_build(
     *,
     cb_version_id=None,
     items_path=None,
-    data_format="generic",
-    split_date=None,
-    factors=options.DEFAULT_FACTORS,
-    iterations=options.DEFAULT_ITERATIONS,
-    regularization=options.DEFAULT_REGULARIZATION,
-    alpha=options.DEFAULT_ALPHA,
     activate=False,
     user_id=None,
     run_id=None,
+    **options,
 ):
     """Train from the files, then build and verify the ``building`` rows made by ``training_queue``.
 
@@ -220,10 +204,12 @@ def train_and_build(
     and are left alone. Failures are recorded on the rows (status ``failed`` and the reason)
     and logged. With a split date the held-out pairs evaluate the new versions and the
     metrics are stored on the CF version. The run ``run_id`` records each stage and the
-    outcome. Return ``{"cf": id, "cb": id or None}`` of the resulting versions (an existing
-    one when the same content was registered before).
+    outcome. ``options`` are the fields of ``TrainingOptions``. Return ``{"cf": id, "cb": id or
+    None}`` of the resulting versions (an existing one when the same content was registered before).
     """
-    from .training.pipeline import train_models
+    from .pipeline import train_models
+
+    options = TrainingOptions(**options)
 
     ids = [cf_version_id, cb_version_id]
     rows = {
@@ -237,7 +223,7 @@ def train_and_build(
     if not building:
         return {kind: row.pk if row else None for kind, row in rows.items()}
 
-    steps = _steps(with_cb=cb_version_id is not None, with_split=split_date is not None)
+    steps = _steps(with_cb=cb_version_id is not None, with_split=options.split_date is not None)
     _run_update(run_id, status=TrainingRun.Status.RUNNING, started_at=timezone.now(), steps=len(steps))
     _run_stage(run_id, steps, "reading the files")
 
@@ -252,25 +238,20 @@ def train_and_build(
         summary = train_models(
             interactions_path=interactions_path,
             items_path=items_path,
-            data_format=data_format,
-            split_date=split_date,
             out_dir=run_folder(cf_version_id),
-            factors=factors,
-            iterations=iterations,
-            regularization=regularization,
-            alpha=alpha,
             progress=progress,
+            **asdict(options),
         )
     except (TrainingError, OSError) as exc:
-        text = _one_line(exc)
+        text = one_line(exc)
         logger.warning("train_and_build: training for version %s failed: %s", cf_version_id, text)
         services.version_fail_builds(version_ids=ids, error=f"Training failed: {text}")
         _run_finish(run_id, rows, error=f"Training failed: {text}")
         _remove_uploads(interactions_path, items_path)
         return {"cf": cf_version_id, "cb": cb_version_id}
     except Exception as exc:
-        services.version_fail_builds(version_ids=ids, error=f"Training failed: {_one_line(exc)}")
-        _run_finish(run_id, rows, error=f"Training failed: {_one_line(exc)}")
+        services.version_fail_builds(version_ids=ids, error=f"Training failed: {one_line(exc)}")
+        _run_finish(run_id, rows, error=f"Training failed: {one_line(exc)}")
         logger.exception("train_and_build: training for version %s failed", cf_version_id)
         raise
 
@@ -331,7 +312,7 @@ def _build(version, folder, *, activate, user):
             services.version_activate(version=built, user=user)
     except (BundleError, RegistryError, OSError) as exc:
         # version_build has recorded the failure on the row.
-        logger.warning("train_and_build: %s version %s failed: %s", version.kind, version.pk, _one_line(exc))
+        logger.warning("train_and_build: %s version %s failed: %s", version.kind, version.pk, one_line(exc))
         return version.pk
     if built.status != ModelVersion.Status.READY:
         logger.warning(
@@ -353,9 +334,10 @@ def _evaluate(cf_id, cb_id, test_path):
     try:
         evaluate_version(cf_version=cf_version, cb_version=cb_version, test_path=test_path)
     except (EvaluationError, BundleError, OSError) as exc:
-        logger.warning("train_and_build: evaluating version %s failed: %s", cf_id, _one_line(exc))
+        logger.warning("train_and_build: evaluating version %s failed: %s", cf_id, one_line(exc))
 
 
-def _one_line(exc):
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+@shared_task(name="recommendations.tasks.train_and_build", acks_late=True, reject_on_worker_lost=True)
+def train_and_build_queued_before_the_move(cf_version_id, interactions_path, **kwargs):
+    """Run ``train_and_build`` for a message queued under its name before training became its own app."""
+    return train_and_build(cf_version_id, interactions_path, **kwargs)

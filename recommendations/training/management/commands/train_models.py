@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from recommendations.training import cb, cf
 from recommendations.training.data import FORMATS
-from recommendations.training.exceptions import TrainingError
+from recommendations.training.exceptions import TrainingError, one_line
+from recommendations.training.management.progress import stderr_progress
 from recommendations.training.pipeline import train_models
 
 
@@ -86,9 +87,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         verbose = options["verbosity"] >= 1
 
-        def progress(message):
-            if verbose:
-                self.stderr.write(message, style_func=lambda text: text)
+        progress = stderr_progress(self, options["verbosity"])
 
         try:
             out_dir = options["out"] or _default_out(options["interactions"])
@@ -116,7 +115,7 @@ class Command(BaseCommand):
                 show_progress_bars=verbose and sys.stderr.isatty(),
             )
         except (TrainingError, OSError) as exc:
-            raise CommandError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
+            raise CommandError(one_line(exc)) from exc
 
         line = (
             f"Trained {summary['users']} users, {summary['items']} items, {summary['interactions']} interactions, "

@@ -1,15 +1,16 @@
 """Admin page to train CF and CB models from uploaded files and register their bundles.
 
-There is no model behind it, so nothing is registered: ``install`` adds the page to the
-admin site's URLs (``admin:recommendations_train``) and, for those allowed to use it, to
-the site's app list (the index and the navigation sidebar). Validation lives in
+There is no model behind it, so nothing is registered: the project's admin site
+(``hybridrec.admin.HybridrecAdminSite``) adds ``page_urls`` to its URLs
+(``admin:recommendations_train``) and, for those allowed to use it, ``app_list_entry`` to its
+app list (the index and the navigation sidebar). Validation lives in
 ``forms.TrainingForm``; storing the uploads and queueing the work in
 ``tasks.training_queue``. After a post the run's own page (``admin:recommendations_training_run``)
 shows whether it is queued or running, its stage, and the versions it made or matched; it
 refreshes itself while the run is busy. Using the pages takes ``modelstore.add_modelversion``.
 """
 
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
@@ -40,7 +41,7 @@ FIELDSETS = [
 ]
 
 
-def train_view(request, site=admin.site):
+def train_view(request, site):
     """Show the training form; on a valid post queue the training and go to the version list."""
     if not request.user.has_perm(PERMISSION):
         raise PermissionDenied
@@ -53,12 +54,7 @@ def train_view(request, site=admin.site):
                     run = training_queue(
                         interactions_file=data["interactions"],
                         items_file=data["items"],
-                        data_format=data["data_format"],
-                        split_date=data["split_date"],
-                        factors=data["factors"],
-                        iterations=data["iterations"],
-                        regularization=data["regularization"],
-                        alpha=data["alpha"],
+                        options=form.training_options(),
                         activate=data["activate"],
                         notes=data["notes"],
                         user=request.user,
@@ -86,10 +82,10 @@ def train_view(request, site=admin.site):
         submit_label="Train and build",
         runs=TrainingRun.objects.select_related("created_by")[:RECENT_RUNS],
     )
-    return TemplateResponse(request, "admin/recommendations/train.html", context)
+    return TemplateResponse(request, "admin/training/train.html", context)
 
 
-def run_view(request, run_id, site=admin.site):
+def run_view(request, run_id, site):
     """Show a training run: queued or running (refreshing itself), then the versions it made or matched."""
     if not request.user.has_perm(PERMISSION):
         raise PermissionDenied
@@ -111,52 +107,38 @@ def run_view(request, run_id, site=admin.site):
         "refresh_seconds": RUN_REFRESH_SECONDS if run.is_busy else None,
         "train_url": reverse(f"admin:{URL_NAME}", current_app=site.name),
     }
-    return TemplateResponse(request, "admin/recommendations/training_run.html", context)
+    return TemplateResponse(request, "admin/training/training_run.html", context)
 
 
-def install(site):
-    """Add the training page to ``site``'s URLs and app list (once)."""
-    if getattr(site, "_hybridrec_training_page", False):
-        return
-    site._hybridrec_training_page = True
-    site_get_urls = site.get_urls
-    site_get_app_list = site.get_app_list
+def page_urls(site):
+    """Return the URLs of the training page and the run page, wrapped by ``site``."""
     train = admin_upload_door(
         site.admin_view(lambda request: train_view(request, site)), permission=PERMISSION
     )
     run_page = site.admin_view(lambda request, run_id: run_view(request, run_id, site))
-
-    def get_urls():
-        return [
-            path("recommendations/train/", train, name=URL_NAME),
-            path("recommendations/train/<int:run_id>/", run_page, name=RUN_URL_NAME),
-            *site_get_urls(),
-        ]
-
-    def get_app_list(request, app_label=None):
-        apps = site_get_app_list(request, app_label)
-        if app_label is None and request.user.has_perm(PERMISSION):
-            url = reverse(f"admin:{URL_NAME}", current_app=site.name)
-            page = {
-                "name": "Train models",
-                "object_name": "Training",
-                "admin_url": url,
-                "add_url": None,
-                "view_only": False,
-                "perms": {"add": True, "change": False, "delete": False, "view": True},
-            }
-            entry = {
-                "name": "Recommendations",
-                "app_label": "recommendations",
-                "app_url": url,
-                "has_module_perms": True,
-                "models": [page],
-            }
-            apps = sorted([*apps, entry], key=lambda app: app["name"].lower())
-        return apps
-
-    site.get_urls = get_urls
-    site.get_app_list = get_app_list
+    return [
+        path("recommendations/train/", train, name=URL_NAME),
+        path("recommendations/train/<int:run_id>/", run_page, name=RUN_URL_NAME),
+    ]
 
 
-install(admin.site)
+def app_list_entry(request, site):
+    """Return the app-list entry of the training page, or None for those not allowed to train."""
+    if not request.user.has_perm(PERMISSION):
+        return None
+    url = reverse(f"admin:{URL_NAME}", current_app=site.name)
+    page = {
+        "name": "Train models",
+        "object_name": "Training",
+        "admin_url": url,
+        "add_url": None,
+        "view_only": False,
+        "perms": {"add": True, "change": False, "delete": False, "view": True},
+    }
+    return {
+        "name": "Recommendations",
+        "app_label": "recommendations",
+        "app_url": url,
+        "has_module_perms": True,
+        "models": [page],
+    }

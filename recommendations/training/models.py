@@ -44,6 +44,8 @@ class TrainingRun(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # The table it had when it lived in the recommendations app: moving it renamed nothing.
+        db_table = "recommendations_trainingrun"
 
     def __str__(self):
         return f"training run {self.pk} from {self.source} ({self.status})"

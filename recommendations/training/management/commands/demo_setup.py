@@ -2,9 +2,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from modelstore.bundles import BundleError
 from modelstore.exceptions import RegistryError
-from recommendations.demo import LABELS, SPLIT_DATE, demo_prepare
-from recommendations.evaluation import EvaluationError
-from recommendations.training.exceptions import TrainingError
+from recommendations.training.demo_registry import LABELS, SPLIT_DATE, demo_prepare
+from recommendations.training.evaluation import EvaluationError
+from recommendations.training.exceptions import TrainingError, one_line
+from recommendations.training.management.progress import stderr_progress
 
 
 class Command(BaseCommand):
@@ -23,15 +24,11 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
 
     def handle(self, *args, data_dir, users, items, seed, **options):
-        def progress(message):
-            if options["verbosity"] >= 2:
-                self.stderr.write(message, style_func=lambda text: text)
-
+        progress = stderr_progress(self, options["verbosity"], at_least=2)
         try:
             result = demo_prepare(data_dir=data_dir, users=users, items=items, seed=seed, progress=progress)
         except (TrainingError, EvaluationError, BundleError, RegistryError, OSError) as exc:
-            text = str(exc).strip()
-            raise CommandError(text.splitlines()[0] if text else type(exc).__name__) from exc
+            raise CommandError(one_line(exc)) from exc
         if not result.created:
             labels = ", ".join(version.label for version in result.versions.values())
             self.stdout.write(

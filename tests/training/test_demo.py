@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from modelstore.models import ModelVersion
-from recommendations.demo import LABELS, demo_prepare
 from recommendations.training.demo import make_demo_artifacts
+from recommendations.training.demo_registry import LABELS, demo_prepare
 from recommendations.training.pipeline import train_models
 from tests import factories
 

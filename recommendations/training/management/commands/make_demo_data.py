@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from recommendations.training.demo import make_demo_artifacts
-from recommendations.training.exceptions import TrainingError
+from recommendations.training.exceptions import TrainingError, one_line
+from recommendations.training.management.progress import stderr_progress
 
 
 class Command(BaseCommand):
@@ -28,12 +29,7 @@ class Command(BaseCommand):
         parser.add_argument("--top-n", type=int, default=20, help="precomputed recommendations per customer")
 
     def handle(self, *args, **options):
-        verbose = options["verbosity"] >= 1
-
-        def progress(message):
-            if verbose:
-                self.stderr.write(message, style_func=lambda text: text)
-
+        progress = stderr_progress(self, options["verbosity"])
         try:
             summary = make_demo_artifacts(
                 options["out"],
@@ -46,7 +42,7 @@ class Command(BaseCommand):
                 progress=progress,
             )
         except (TrainingError, OSError) as exc:
-            raise CommandError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
+            raise CommandError(one_line(exc)) from exc
         self.stdout.write(
             f"Wrote demo data: {summary['users']} users, {summary['items']} items, "
             f"{summary['interactions']} interactions, {summary['recommendations']} recommendations, "

@@ -18,10 +18,10 @@ from django.conf import settings
 from modelstore import selectors, services
 from modelstore.models import ModelVersion
 
+from .demo import make_demo_artifacts
 from .evaluation import evaluate_version
-from .training.demo import make_demo_artifacts
-from .training.exceptions import TrainingError
-from .training.pipeline import train_models
+from .exceptions import TrainingError
+from .pipeline import train_models
 
 SPLIT_DATE = dt.date(2024, 11, 1)
 LABELS = {"cf": "demo-cf", "cb": "demo-cb", "weak": "demo-cf-weak"}

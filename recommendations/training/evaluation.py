@@ -22,10 +22,11 @@ import numpy as np
 
 from modelstore import services, storage
 from modelstore.bundles import file_sha256, open_bundle
+from recommendations.engines import CBEngine, CFEngine, HybridEngine
+from recommendations.engines.hybrid import DEFAULT_WEIGHT
 
-from .engines import CBEngine, CFEngine, HybridEngine
-from .engines.hybrid import DEFAULT_WEIGHT
-from .training.metrics import ranking_metrics
+from .exceptions import one_line
+from .metrics import ranking_metrics
 
 STRATEGIES = ("cf", "cb", "hybrid", "popular")
 METRICS = ("precision", "recall", "ndcg", "map", "coverage", "fallback_share")
@@ -49,7 +50,7 @@ def read_test_pairs(path):
     except UnicodeDecodeError:
         raise EvaluationError(f"{path.name} is not a text CSV file") from None
     except ValueError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = one_line(exc)
         raise EvaluationError(f"{path.name} needs the columns customer_id and item_id ({reason})") from None
     table = table.dropna()
     if table.empty:

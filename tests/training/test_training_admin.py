@@ -12,8 +12,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from modelstore.models import ModelVersion
-from recommendations import tasks
-from recommendations.models import TrainingRun
+from recommendations.training import tasks
+from recommendations.training.models import TrainingRun
+from recommendations.training.options import TrainingOptions
 
 pytestmark = pytest.mark.django_db
 
@@ -256,7 +257,8 @@ def test_the_task_is_idempotent(tmp_path, settings):
     source = tmp_path / "events.csv"
     source.write_bytes(interactions_csv())
     cf_version = tasks.training_queue(
-        interactions_file=SimpleUploadedFile("events.csv", source.read_bytes()), factors=8, iterations=3
+        interactions_file=SimpleUploadedFile("events.csv", source.read_bytes()),
+        options=TrainingOptions(factors=8, iterations=3),
     ).cf_version
     interactions_path = next((settings.MEDIA_ROOT / "training").rglob("interactions.csv"))
     first = tasks.train_and_build(cf_version.pk, str(interactions_path), factors=8, iterations=3)
@@ -276,7 +278,7 @@ def test_queueing_waits_for_the_commit(tmp_path, django_capture_on_commit_callba
         run = tasks.training_queue(
             interactions_file=SimpleUploadedFile("events.csv", interactions_csv()),
             items_file=SimpleUploadedFile("items.csv.gz", b"not used"),
-            split_date=pd.Timestamp("2021-02-01").date(),
+            options=TrainingOptions(split_date="2021-02-01"),
             activate=True,
         )
     assert queued == [] and len(callbacks) == 1
@@ -331,7 +333,7 @@ def test_without_a_broker_training_runs_in_the_background_and_the_page_follows_i
     release.set()
     (thread,) = threads
     thread.join(120)
-    assert not thread.is_alive() and thread.name == "hybridrec-recommendations.tasks.train_and_build"
+    assert not thread.is_alive() and thread.name == "hybridrec-recommendations.training.tasks.train_and_build"
     run.refresh_from_db()
     versions = {v.kind: v for v in ModelVersion.objects.all()}
     assert run.status == "done" and run.step == run.steps == 4, run.stage
@@ -367,3 +369,34 @@ def test_a_failed_run_says_why(client, staff, django_capture_on_commit_callbacks
     assert run.status == "failed"
     page = client.get(response["Location"]).content.decode()
     assert "Training failed: No interactions before the split date 2020-01-01." in page
+
+
+def test_a_message_queued_under_the_old_task_name_still_trains(settings):
+    from hybridrec.celery import app
+
+    run = tasks.training_queue(
+        interactions_file=SimpleUploadedFile("events.csv", interactions_csv()),
+        options=TrainingOptions(factors=8, iterations=3),
+    )
+    interactions_path = next((settings.MEDIA_ROOT / "training").rglob("interactions.csv"))
+    old_name = app.tasks["recommendations.tasks.train_and_build"]
+
+    result = old_name.apply(
+        args=[run.cf_version.pk, str(interactions_path)],
+        kwargs={"factors": 8, "iterations": 3, "run_id": run.pk},
+    ).get()
+
+    assert ModelVersion.objects.get(pk=result["cf"]).status == ModelVersion.Status.READY
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.DONE
+
+
+def test_every_project_admin_site_serves_the_training_pages():
+    from django.contrib import admin
+
+    from hybridrec.admin import HybridrecAdminSite
+
+    assert isinstance(admin.site, HybridrecAdminSite)
+    other = HybridrecAdminSite(name="other")
+    names = {getattr(pattern, "name", None) for pattern in other.get_urls()}
+    assert {"recommendations_train", "recommendations_training_run", "index"} <= names

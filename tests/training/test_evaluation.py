@@ -11,9 +11,9 @@ from django.core.management import CommandError, call_command
 
 from modelstore import services
 from modelstore.models import ModelVersion
-from recommendations.evaluation import METRICS, EvaluationError, evaluate_version
 from recommendations.training import cb, cf
 from recommendations.training.artifacts import write_cb_artifacts, write_cf_artifacts
+from recommendations.training.evaluation import METRICS, EvaluationError, evaluate_version
 
 pytestmark = pytest.mark.django_db
 

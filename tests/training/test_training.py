@@ -676,3 +676,35 @@ def test_online_retail_trains_and_beats_popularity(tmp_path):
     customer_mapping = load_pickle(tmp_path / "or" / "cf" / "customer_mapping.pkl")
     assert "12346" in customer_mapping  # ids without ".0"
     assert summary["cb_items"] > 3500
+
+
+def wide_cb_folder(folder, n_items=40, n_features=1500):
+    """Write a CB artifacts folder whose sparse features are wider than a bundle takes as they are."""
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    features = scipy.sparse.random(n_items, n_features, density=0.02, random_state=rng, format="csr")
+    features = features + scipy.sparse.eye(n_items, n_features, format="csr")  # no empty row
+    scipy.sparse.save_npz(folder / "item_features.npz", features.astype(np.float32).tocsr())
+    (folder / "item_mapping.json").write_text(json.dumps({f"I{i:03d}": i for i in range(n_items)}))
+    return folder
+
+
+def test_the_bundle_format_refuses_wide_features_instead_of_fitting_a_model(tmp_path):
+    from modelstore.bundles import IncompatibleBundle, read_cb_artifacts
+
+    folder = wide_cb_folder(tmp_path / "cb")
+    with pytest.raises(IncompatibleBundle, match="item_features.npz has 1,500 columns.*reduce them first"):
+        read_cb_artifacts(folder)
+
+
+def test_training_reduces_wide_features_into_embeddings_the_format_reads(tmp_path):
+    from modelstore.bundles import read_cb_artifacts
+
+    folder = wide_cb_folder(tmp_path / "cb")
+    cb.reduce_feature_folder(folder, n_components=16)
+
+    assert not (folder / "item_features.npz").exists()
+    arrays, _ = read_cb_artifacts(folder)
+    vectors = arrays["item_vectors"]
+    assert vectors.shape == (40, 16) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)

@@ -3,14 +3,10 @@ from django.core.management.base import BaseCommand, CommandError
 from modelstore import selectors
 from modelstore.bundles import BundleError
 from modelstore.models import ModelVersion
-from recommendations.evaluation import METRICS, STRATEGIES, EvaluationError, evaluate_version
+from recommendations.training.evaluation import METRICS, STRATEGIES, EvaluationError, evaluate_version
+from recommendations.training.exceptions import one_line
 
 COLUMNS = METRICS
-
-
-def _one_line(exc):
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _version(value, kind):
@@ -57,7 +53,7 @@ class Command(BaseCommand):
                 weight=weight,
             )
         except (EvaluationError, BundleError, OSError) as exc:
-            raise CommandError(_one_line(exc)) from exc
+            raise CommandError(one_line(exc)) from exc
         k = metrics["k"]
         self.stdout.write(
             f"{metrics['customers']:,} test customers, {metrics['relevant_items']:,} held-out items "

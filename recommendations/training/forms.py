@@ -6,8 +6,9 @@ from django.core.exceptions import ValidationError
 
 from modelstore.formatting import human_bytes
 
-from .training import options as training
-from .training.exceptions import TrainingError
+from . import options as training
+from .exceptions import TrainingError
+from .options import TrainingOptions
 
 FORMAT_LABELS = {
     "generic": "CSV: customer_id, item_id[, weight][, timestamp]",
@@ -97,7 +98,7 @@ class TrainingForm(forms.Form):
             upload = cleaned.get(field)
             if not upload or kind is None:
                 continue
-            from .training.data import missing_columns  # pandas: loaded when a file is checked
+            from .data import missing_columns  # pandas: loaded when a file is checked
 
             try:
                 missing = missing_columns(upload.open(), name=upload.name, kind=kind)
@@ -117,6 +118,19 @@ class TrainingForm(forms.Form):
                     ),
                 )
         return cleaned
+
+    def training_options(self) -> TrainingOptions:
+        """Return the valid form's training options."""
+        data = self.cleaned_data
+        split_date = data["split_date"]
+        return TrainingOptions(
+            data_format=data["data_format"],
+            split_date=split_date.isoformat() if split_date else None,
+            factors=data["factors"],
+            iterations=data["iterations"],
+            regularization=data["regularization"],
+            alpha=data["alpha"],
+        )
 
 
 def _positive(value, name):
