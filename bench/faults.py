@@ -30,7 +30,9 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import requests
@@ -38,15 +40,8 @@ import requests
 BASE_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BASE_DIR))
 
-from tests.support.gunicorn import (  # noqa: E402
-    activate,
-    get,
-    gunicorn,
-    prepare,
-    server_env,
-    wait_until,
-    worker_pids,
-)
+from tests.support.gunicorn import activate, gunicorn, prepare, server_env  # noqa: E402
+from tests.support.processes import get, status_of, wait_until, worker_pids  # noqa: E402
 from tests.support.tcp_proxy import TcpProxy  # noqa: E402
 
 WINDOW_SECONDS = 3.0
@@ -201,12 +196,12 @@ def database_down(folder):
         with gunicorn(env, folder / "gunicorn.log", workers=2, threads=2) as url:
 
             def ready_everywhere(status):
-                return all(get(f"{url}/api/v1/health/ready/").status_code == status for _ in range(10))
+                return all(status_of(f"{url}/api/v1/health/ready/") == status for _ in range(10))
 
             worker_pids(url, 2)  # both workers up: none is still starting when the database goes
             cut = time.monotonic()
             proxy.cut()
-            wait_until(lambda: get(f"{url}/api/v1/health/ready/").status_code == 503, timeout=60)
+            wait_until(lambda: status_of(f"{url}/api/v1/health/ready/") == 503, timeout=60)
             first_not_ready = time.monotonic() - cut
             wait_until(lambda: ready_everywhere(503), timeout=60)
             not_ready = time.monotonic() - cut
@@ -236,10 +231,10 @@ def _counts(statuses):
     return {str(status): statuses.count(status) for status in sorted(set(statuses))}
 
 
-CASES = {
+CASES: dict[str, Callable[[Path], dict]] = {
     "activation, idle workers": lambda folder: activation(folder, under_load=False),
     "activation, under load": lambda folder: activation(folder, under_load=True),
-    **{fault: (lambda folder, fault=fault: file_fault(folder, fault)) for fault in FILE_FAULTS},
+    **{fault: partial(file_fault, fault=fault) for fault in FILE_FAULTS},
     "database down": database_down,
 }
 

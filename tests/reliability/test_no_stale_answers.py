@@ -10,7 +10,8 @@ import time
 import pytest
 import requests
 
-from tests.support.gunicorn import activate, get, gunicorn, prepare, server_env, worker_pids
+from tests.support.gunicorn import activate, gunicorn, prepare, server_env
+from tests.support.processes import get, worker_pids
 
 pytestmark = [pytest.mark.gunicorn, pytest.mark.slow]
 
