@@ -8,6 +8,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import kombu.pools
 from django.db import connection
 
 from hybridrec.celery import app
@@ -49,9 +50,10 @@ def tasks_sent_to(url):
     previous = {"broker_url": app.conf.broker_url, "task_always_eager": app.conf.task_always_eager}
 
     def reset_pools():
-        if app._pool is not None:
-            app._pool.force_close_all()
-            app._pool = None
+        # app.pool is kombu's process-wide pool for the URL: close and forget them all, so the
+        # next use of the same URL (another test) gets a fresh pool, not a closed one.
+        kombu.pools.reset()
+        app._pool = None
         app.amqp._producer_pool = None
 
     app.conf.update(broker_url=url, task_always_eager=False)
