@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -144,7 +144,6 @@ class Server:
     process: subprocess.Popen
     log_path: Path
     pid: int | None = None  # the pid of the worker that answered the readiness check
-    extra: dict = field(default_factory=dict)
 
     def log_tail(self, chars=3000):
         return self.log_path.read_text(errors="replace")[-chars:]
