@@ -63,14 +63,16 @@ serve: install
 worker: install
 	$(VENV)/bin/celery -A hybridrec worker --beat --loglevel=INFO
 
-## test: install the dev requirements, lint, run the whole suite.
+## test: install the dev requirements, lint (ruff, mypy), run the whole suite.
 test: install-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: install-dev
 	$(VENV)/bin/ruff format .

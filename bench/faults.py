@@ -30,59 +30,21 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-
-import requests
 
 BASE_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BASE_DIR))
 
-from tests.support.gunicorn import (  # noqa: E402
-    activate,
-    get,
-    gunicorn,
-    prepare,
-    server_env,
-    wait_until,
-    worker_pids,
-)
+from tests.support.gunicorn import activate, gunicorn, prepare, server_env  # noqa: E402
+from tests.support.load import RecommendationLoad  # noqa: E402
+from tests.support.processes import get, status_of, wait_until, worker_pids  # noqa: E402
 from tests.support.tcp_proxy import TcpProxy  # noqa: E402
 
 WINDOW_SECONDS = 3.0
-
-
-class Load:
-    """Clients asking for recommendations on keep-alive connections until stopped."""
-
-    def __init__(self, url, headers, clients=4):
-        self.url, self.headers = f"{url}/api/v1/recommendations/C0001/?k=5", headers
-        self.answers, self.failures = [], []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._ask) for _ in range(clients)]
-
-    def __enter__(self):
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(15)
-
-    def _ask(self):
-        with requests.Session() as session:
-            while not self._stop.is_set():
-                try:
-                    response = session.get(self.url, headers=self.headers, timeout=10)
-                except requests.RequestException:
-                    self.failures.append(time.monotonic())
-                    continue
-                if response.status_code != 200:
-                    self.failures.append(time.monotonic())
-                    continue
-                self.answers.append((time.monotonic(), response.json()["model"]["cf"]["id"]))
+RECS = "/api/v1/recommendations/C0001/?k=5"
 
 
 def loaded_at(url, staff, version, workers):
@@ -109,7 +71,7 @@ def activation(folder, *, under_load):
     staff = {"Authorization": f"Token {prepared['staff_token']}"}
     with gunicorn(env, folder / "gunicorn.log", workers=4, threads=2) as url:
         wait_until(lambda: len(loaded_at(url, staff, first, 4)) == 4, timeout=60)
-        load = Load(url, reader) if under_load else None
+        load = RecommendationLoad(f"{url}{RECS}", reader) if under_load else None
         if load:
             load.__enter__()
         try:
@@ -151,7 +113,7 @@ def file_fault(folder, fault):
     prepared = prepare(env, folder)
     first, second = prepared["versions"]
     reader = {"Authorization": f"Token {prepared['token']}"}
-    recs = "/api/v1/recommendations/C0001/?k=5"
+    recs = RECS
     with gunicorn(env, folder / "gunicorn.log", workers=2, threads=2) as url:
         activate(env, second)
 
@@ -165,7 +127,7 @@ def file_fault(folder, fault):
             return True
 
         wait_until(lambda: twenty_from(second), timeout=60)
-        with Load(url, reader) as load:
+        with RecommendationLoad(url + recs, reader) as load:
             started = time.monotonic()
             FILE_FAULTS[fault](Path(prepared["files"][1]))
             wait_until(lambda: twenty_from(first), timeout=60)
@@ -197,16 +159,16 @@ def database_down(folder):
         )
         prepared = prepare(env, folder)
         reader = {"Authorization": f"Token {prepared['token']}"}
-        recs = "/api/v1/recommendations/C0001/?k=5"
+        recs = RECS
         with gunicorn(env, folder / "gunicorn.log", workers=2, threads=2) as url:
 
             def ready_everywhere(status):
-                return all(get(f"{url}/api/v1/health/ready/").status_code == status for _ in range(10))
+                return all(status_of(f"{url}/api/v1/health/ready/") == status for _ in range(10))
 
             worker_pids(url, 2)  # both workers up: none is still starting when the database goes
             cut = time.monotonic()
             proxy.cut()
-            wait_until(lambda: get(f"{url}/api/v1/health/ready/").status_code == 503, timeout=60)
+            wait_until(lambda: status_of(f"{url}/api/v1/health/ready/") == 503, timeout=60)
             first_not_ready = time.monotonic() - cut
             wait_until(lambda: ready_everywhere(503), timeout=60)
             not_ready = time.monotonic() - cut
@@ -236,10 +198,10 @@ def _counts(statuses):
     return {str(status): statuses.count(status) for status in sorted(set(statuses))}
 
 
-CASES = {
+CASES: dict[str, Callable[[Path], dict]] = {
     "activation, idle workers": lambda folder: activation(folder, under_load=False),
     "activation, under load": lambda folder: activation(folder, under_load=True),
-    **{fault: (lambda folder, fault=fault: file_fault(folder, fault)) for fault in FILE_FAULTS},
+    **{fault: partial(file_fault, fault=fault) for fault in FILE_FAULTS},
     "database down": database_down,
 }
 

@@ -11,8 +11,9 @@ and each gunicorn worker's RSS and PSS after warm-up and at the end.
 
 Exits 1 on any 5xx or connection error, or when a worker's memory grew beyond the bound:
 RSS or PSS up by more than ``--max-growth-mb`` (default 64 MB) from after warm-up to the end.
-Data is synthesised (bench/serve.py's generators) in a temporary folder with its own SQLite
-database; nothing outside it is touched.
+Data is synthesised (``bench.synthesis``) in a temporary folder with its own SQLite database,
+registered and activated through the management commands (``bench.server``); nothing outside the
+folder is touched.
 """
 
 import os
@@ -24,8 +25,6 @@ import argparse  # noqa: E402
 import http.client  # noqa: E402
 import json  # noqa: E402
 import shutil  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
@@ -35,18 +34,10 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from serve import (  # noqa: E402
-    ACTIVATE,
-    BASE_DIR,
-    REGISTER,
-    django_script,
-    free_port,
-    synth_cb,
-    synth_cf,
-    worker_versions,
-)
+from bench import server  # noqa: E402
+from bench.synthesis import synth_cb, synth_cf  # noqa: E402
 
 
 def worker_pids(master_pid):
@@ -162,94 +153,53 @@ def main():
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="hybridrec-soak-"))
-    env = {
-        **{
-            k: v for k, v in os.environ.items() if k not in ("CELERY_BROKER_URL", "REDIS_URL", "DATABASE_URL")
-        },
-        "DJANGO_SETTINGS_MODULE": "hybridrec.settings",
-        "DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}",
-        "MEDIA_ROOT": str(folder / "media"),
-        "HYBRIDREC_BUNDLE_CACHE_DIR": str(folder / "media" / "cache"),
-        "HYBRIDREC_PUBLIC_API": "true",
-        "HYBRIDREC_VERSION_CHECK_SECONDS": "1",
-        "HYBRIDREC_THROTTLE_RECOMMENDATIONS": "100000000/min",
-        "HYBRIDREC_THROTTLE_BATCH": "100000000/min",
-        "HYBRIDREC_THROTTLE_MODELS": "100000000/min",
-        "HYBRIDREC_THROTTLE_HEALTH": "100000000/min",
-        "HYBRIDREC_LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(BASE_DIR),
-    }
-    os.environ.update({key: env[key] for key in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "MEDIA_ROOT")})
-    import django
-
-    django.setup()
+    env = server.bench_env(folder)
+    server.use_django(env)
     from modelstore.bundles import write_bundle
 
-    server = log = None
-    try:
-        cf_one = synth_cf(args.users, args.items, args.factors, seed=1)
-        paths = [
-            ["cf", str(write_bundle(folder / "cf-1.joblib", kind="cf", arrays=cf_one).path), "cf-1"],
-            [
-                "cf",
-                str(
-                    write_bundle(
-                        folder / "cf-2.joblib",
-                        kind="cf",
-                        arrays=synth_cf(args.users, args.items, args.factors, seed=2),
-                    ).path
-                ),
-                "cf-2",
-            ],
-            [
-                "cb",
-                str(
-                    write_bundle(
-                        folder / "cb-1.joblib",
-                        kind="cb",
-                        arrays=synth_cb(cf_one["item_ids"], args.factors, 3),
-                    ).path
-                ),
-                "cb-1",
-            ],
-        ]
-        items = [str(i) for i in cf_one["item_ids"][:500]]
-        del cf_one
-        ids = json.loads(django_script(REGISTER, env, json.dumps(paths)))["ids"]
-        port = free_port()
-        server_env = {
-            **env,
-            "GUNICORN_BIND": f"127.0.0.1:{port}",
-            "GUNICORN_WORKERS": str(args.workers),
-            "GUNICORN_THREADS": str(args.threads),
-            "GUNICORN_LOG_LEVEL": "warning",
-        }
-        log = open(folder / "gunicorn.log", "w")  # noqa: SIM115 - closed in finally
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "hybridrec/gunicorn.conf.py"],
-            env=server_env,
-            cwd=BASE_DIR,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        if len(worker_versions(port, ids["cf-1"], args.workers, deadline_seconds=120)) < args.workers:
-            raise SystemExit(
-                f"soak: gunicorn did not come up:\n{(folder / 'gunicorn.log').read_text()[-3000:]}"
-            )
+    cf_one = synth_cf(args.users, args.items, args.factors, seed=1)
+    bundles = [
+        ("cf", write_bundle(folder / "cf-1.joblib", kind="cf", arrays=cf_one).path, "cf-1"),
+        (
+            "cf",
+            write_bundle(
+                folder / "cf-2.joblib",
+                kind="cf",
+                arrays=synth_cf(args.users, args.items, args.factors, seed=2),
+            ).path,
+            "cf-2",
+        ),
+        (
+            "cb",
+            write_bundle(
+                folder / "cb-1.joblib", kind="cb", arrays=synth_cb(cf_one["item_ids"], args.factors, 3)
+            ).path,
+            "cb-1",
+        ),
+    ]
+    items = [str(i) for i in cf_one["item_ids"][:500]]
+    del cf_one
+    ids = server.register(env, bundles, active={"cf-1", "cb-1"})
+    with server.serving(env, folder, workers=args.workers, threads=args.threads) as running:
+        if (
+            len(server.worker_versions(running.url, ids["cf-1"], args.workers, deadline_seconds=120))
+            < args.workers
+        ):
+            raise SystemExit(f"soak: gunicorn workers did not all come up:\n{running.log_tail()}")
         rng = np.random.default_rng(7)
         customers = [f"C{u:07d}" for u in rng.integers(0, args.users, size=5000)] + ["UNKNOWN-1"]
-        traffic = Traffic(port, customers, items, connections=args.connections, rps=args.rps)
+        traffic = Traffic(running.port, customers, items, connections=args.connections, rps=args.rps)
         traffic.start()
 
         # Warm-up: pages, CB's first load, and both CF versions served once.
         order = [ids["cf-2"], ids["cf-1"]]
         for version_id in order:
-            django_script(ACTIVATE, env, str(version_id))
+            server.activate(env, version_id)
             time.sleep(args.warmup_seconds / 2)
         traffic.reset()
-        before = memory_table(server.pid)
+        before = memory_table(running.process.pid)
         print(
-            f"soak: {args.seconds} s on 127.0.0.1:{port}, {args.workers} workers × {args.threads} threads",
+            f"soak: {args.seconds} s on {running.url}, {args.workers} workers × {args.threads} threads",
             flush=True,
         )
 
@@ -257,24 +207,14 @@ def main():
         activations, next_activation, current = 0, started + args.activate_every, 0
         while (now := time.monotonic()) < started + args.seconds:
             if now >= next_activation:
-                django_script(ACTIVATE, env, str(order[current]))
+                server.activate(env, order[current])
                 current = 1 - current
                 activations += 1
                 next_activation += args.activate_every
             time.sleep(min(1.0, max(0.0, started + args.seconds - now)))
         traffic.finish()
         elapsed = time.monotonic() - started
-        after = memory_table(server.pid)
-    finally:
-        if server is not None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(10)
-        if log is not None:
-            log.close()
+        after = memory_table(running.process.pid)
 
     latencies = np.asarray(traffic.latencies_ms)
     total = int(latencies.size)

@@ -57,6 +57,25 @@ def media_files(settings):
 
 
 @pytest.fixture
+def client_for():
+    """Return ``client_for(role)``: an API client with the token of a new user of that role.
+
+    Roles: anonymous, user, staff, staff+<codename> and superuser (``tests.support.roles``).
+    """
+    from tests.support import roles
+
+    return lambda role: roles.api_client(roles.person(role))
+
+
+@pytest.fixture
+def superuser():
+    """Return a superuser named root (password pw-root-1)."""
+    from tests.support import roles
+
+    return roles.person("superuser", username="root")
+
+
+@pytest.fixture
 def cf_folder(tmp_path):
     return factories.write_cf_folder(tmp_path / "artifacts" / "run1" / "cf")
 

@@ -1,7 +1,9 @@
 """The bundle file format: writing, safe opening, verification and seed-layout conversion."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from .artifacts import read_cb_artifacts, read_cf_artifacts
 from .exceptions import (
@@ -32,8 +34,11 @@ from .limits import DEFAULT_LIMITS, Limits
 from .metadata import plain_metadata
 from .safe import NATIVE_GLOBALS, SEED_GLOBALS, refuse, safe_joblib_load
 from .seed import convert_seed_bundle, is_seed_bundle
+from .types import ArraySet, Metadata, PathLike
 from .verify import verify_arrays, verify_bundle
 from .writers import write_artifacts_bundle, write_cb_bundle, write_cf_bundle
+
+T = TypeVar("T")
 
 __all__ = [
     "CB",
@@ -77,13 +82,13 @@ class LoadedFile:
     """A file read for registration: its array set and where it came from."""
 
     kind: str
-    arrays: dict
-    metadata: dict
+    arrays: ArraySet
+    metadata: Metadata
     layout: str  # "native", "seed-bundle", "cf-artifacts", "cb-artifacts"
     compression: str | None
 
 
-def load_any(path, *, limits=None):
+def load_any(path: PathLike, *, limits: Limits | None = None) -> LoadedFile:
     """Read a native or seed-layout bundle file (plain or compressed) into an array set.
 
     Nothing named by the file is run: the allow-list covers numpy, joblib's array wrapper,
@@ -95,7 +100,7 @@ def load_any(path, *, limits=None):
     if not path.is_file():
         raise CorruptBundle(f"{path.name} does not exist or is not a file")
     compression = detect_compression(path)
-    seen = set()
+    seen: set[tuple[str, str]] = set()
     obj = safe_joblib_load(
         path, mmap_mode="r" if compression is None else None, allowed=SEED_GLOBALS, seen=seen, limits=limits
     )
@@ -114,7 +119,7 @@ def load_any(path, *, limits=None):
     )
 
 
-def _converted(convert, name):
+def _converted(convert: Callable[[], T], name: str) -> T:
     """Run a seed-layout conversion; whatever pandas or numpy raise on odd input is a CorruptBundle."""
     try:
         return convert()
@@ -124,7 +129,7 @@ def _converted(convert, name):
         raise CorruptBundle(f"cannot convert {name}: {str(exc)[:200] or type(exc).__name__}") from exc
 
 
-def read_artifacts(path, kind, *, limits=None):
+def read_artifacts(path: PathLike, kind: str, *, limits: Limits | None = None) -> LoadedFile:
     """Read a CF or CB artifacts folder into an array set, each file within ``limits``."""
     reader = {CF: read_cf_artifacts, CB: read_cb_artifacts}.get(kind)
     if reader is None:

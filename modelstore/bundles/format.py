@@ -16,14 +16,17 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
 
 from .exceptions import CorruptBundle, IncompatibleBundle
 from .layout import KINDS, REQUIRED, counts
+from .limits import Limits
 from .metadata import plain_metadata
 from .safe import NATIVE_GLOBALS, safe_joblib_load
+from .types import ArrayInput, ArraySet, Metadata, PathLike, Progress
 
 FORMAT = "hybridrec-bundle"
 FORMAT_VERSION = 1
@@ -46,13 +49,13 @@ class Bundle:
     """An opened bundle: its kind, metadata and arrays (memory-mapped when possible)."""
 
     kind: str
-    metadata: dict
-    arrays: dict
+    metadata: Metadata
+    arrays: ArraySet
     path: Path
     compression: str | None
     memory_mapped: bool
     format_version: int = FORMAT_VERSION
-    counts: dict = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -63,10 +66,10 @@ class WrittenBundle:
     sha256: str
     size_bytes: int
     compression: str | None
-    metadata: dict
+    metadata: Metadata
 
 
-def parse_compression(spec):
+def parse_compression(spec: str | tuple[str, int] | None | bool) -> tuple[str | None, int]:
     """Return ``(algorithm or None, level)`` from ``None``, ``"none"``, ``"lz4"`` or ``"lz4:3"``."""
     if spec in (None, "", "none", False):
         return None, 0
@@ -92,7 +95,7 @@ def parse_compression(spec):
     return algorithm, int(level)
 
 
-def detect_compression(path):
+def detect_compression(path: PathLike) -> str | None:
     """Return the compressor a file was written with, or None for a plain pickle."""
     with open(path, "rb") as handle:
         head = handle.read(8)
@@ -102,7 +105,7 @@ def detect_compression(path):
     return None
 
 
-def file_sha256(path, *, progress=None):
+def file_sha256(path: PathLike, *, progress: Progress | None = None) -> str:
     """Return the hex sha256 of a file, reading it in chunks (``progress(done, total)``)."""
     digest = hashlib.sha256()
     total = os.path.getsize(path)
@@ -116,7 +119,7 @@ def file_sha256(path, *, progress=None):
     return digest.hexdigest()
 
 
-def content_hash(arrays):
+def content_hash(arrays: ArraySet) -> str:
     """Return a sha256 over array names, dtypes, shapes and bytes, independent of the file."""
     digest = hashlib.sha256()
     for name in sorted(arrays):
@@ -129,9 +132,9 @@ def content_hash(arrays):
     return digest.hexdigest()
 
 
-def library_versions():
+def library_versions() -> dict[str, str | None]:
     """Return the versions of the libraries a bundle's readers care about."""
-    versions = {"joblib": joblib.__version__, "numpy": np.__version__}
+    versions: dict[str, str | None] = {"joblib": joblib.__version__, "numpy": np.__version__}
     try:
         versions["pandas"] = importlib.metadata.version("pandas")
     except importlib.metadata.PackageNotFoundError:
@@ -139,7 +142,7 @@ def library_versions():
     return versions
 
 
-def check_arrays(arrays):
+def check_arrays(arrays: object) -> None:
     """Raise ``CorruptBundle`` unless every value is a numeric or fixed-width unicode array."""
     if not isinstance(arrays, dict) or not arrays:
         raise CorruptBundle("bundle has no arrays")
@@ -154,7 +157,14 @@ def check_arrays(arrays):
             )
 
 
-def write_bundle(path, *, kind, arrays, metadata=None, compress=None):
+def write_bundle(
+    path: PathLike,
+    *,
+    kind: str,
+    arrays: dict[str, ArrayInput],
+    metadata: Metadata | None = None,
+    compress: str | tuple[str, int] | None = None,
+) -> WrittenBundle:
     """Write a bundle atomically (temporary file, then rename) and return what was written.
 
     ``compress`` is None (memory-mappable, the default), ``"zlib"``, ``"gzip"``, ``"lz4"``,
@@ -163,8 +173,8 @@ def write_bundle(path, *, kind, arrays, metadata=None, compress=None):
     """
     if kind not in KINDS:
         raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
-    arrays = {name: np.asarray(array) for name, array in arrays.items()}
-    check_arrays(arrays)
+    checked = {name: np.asarray(array) for name, array in arrays.items()}
+    check_arrays(checked)
     algorithm, level = parse_compression(compress)
     metadata = plain_metadata(metadata)
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -172,8 +182,8 @@ def write_bundle(path, *, kind, arrays, metadata=None, compress=None):
         **metadata,
         "created_at": metadata.get("created_at", now),
         "kind": kind,
-        "counts": counts(kind, arrays),
-        "content_sha256": content_hash(arrays),
+        "counts": counts(kind, checked),
+        "content_sha256": content_hash(checked),
         "libraries": library_versions(),
         "compression": algorithm,
     }
@@ -182,30 +192,30 @@ def write_bundle(path, *, kind, arrays, metadata=None, compress=None):
         "format_version": FORMAT_VERSION,
         "kind": kind,
         "metadata": full_metadata,
-        "arrays": arrays,
+        "arrays": checked,
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(handle)
     try:
         joblib.dump(document, temporary, compress=(algorithm, level) if algorithm else 0)
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
-        os.replace(temporary, path)
+        os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return WrittenBundle(
-        path=path,
-        sha256=file_sha256(path),
-        size_bytes=path.stat().st_size,
+        path=target,
+        sha256=file_sha256(target),
+        size_bytes=target.stat().st_size,
         compression=algorithm,
         metadata=full_metadata,
     )
 
 
-def _document(obj, path):
+def _document(obj: object, path: PathLike) -> dict[str, Any]:
     """Return the checked top-level dict of a native bundle."""
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise IncompatibleBundle(
@@ -224,7 +234,9 @@ def _document(obj, path):
     return obj
 
 
-def open_bundle(path, *, expected_sha256=None, mmap=True, limits=None):
+def open_bundle(
+    path: PathLike, *, expected_sha256: str | None = None, mmap: bool = True, limits: Limits | None = None
+) -> Bundle:
     """Open a native bundle, memory-mapped when uncompressed, without running code.
 
     With ``expected_sha256`` the file is hashed first and refused when it differs. ``limits``
@@ -246,7 +258,9 @@ def open_bundle(path, *, expected_sha256=None, mmap=True, limits=None):
     return bundle_from_document(obj, path, compression=compression, memory_mapped=use_mmap)
 
 
-def bundle_from_document(obj, path, *, compression, memory_mapped):
+def bundle_from_document(
+    obj: object, path: PathLike, *, compression: str | None, memory_mapped: bool
+) -> Bundle:
     """Return the Bundle of an already-unpickled native document, checking its structure."""
     document = _document(obj, path)
     return Bundle(
@@ -261,11 +275,11 @@ def bundle_from_document(obj, path, *, compression, memory_mapped):
     )
 
 
-def _has_count_arrays(document):
+def _has_count_arrays(document: dict[str, Any]) -> bool:
     return REQUIRED[document["kind"]] <= set(document["arrays"])
 
 
-def read_metadata(path):
+def read_metadata(path: PathLike) -> Metadata:
     """Return a bundle's kind, format version and metadata without reading its arrays.
 
     Uncompressed bundles are memory-mapped, so this takes milliseconds at any size.

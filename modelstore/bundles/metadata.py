@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 import math
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -13,17 +14,17 @@ MAX_JSON_BYTES = 256 * 1024
 MAX_VERSION_LENGTH = 32  # the registry's library version fields
 
 
-def _refuse(path, message):
+def _refuse(path: str, message: str) -> NoReturn:
     raise InvalidMetadata(f"bundle metadata {path or '(top level)'}: {message}")
 
 
-def _text(value, path):
+def _text(value: str, path: str) -> str:
     if "\x00" in value:
         _refuse(path, "text holds a NUL character")
     return value
 
 
-def _plain(value, path, depth):
+def _plain(value: object, path: str, depth: int) -> Any:
     if depth > MAX_DEPTH:
         _refuse(path, f"nests deeper than {MAX_DEPTH} levels")
     if isinstance(value, np.generic) and not isinstance(value, np.object_ | np.void):
@@ -41,7 +42,7 @@ def _plain(value, path, depth):
     if isinstance(value, str):
         return _text(str(value), path)
     if isinstance(value, dict):
-        plain = {}
+        plain: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
                 _refuse(path, f"key {type(key).__name__} {str(key)[:40]!r} is not text")
@@ -52,7 +53,7 @@ def _plain(value, path, depth):
     _refuse(path, f"a {type(value).__name__} is not a JSON value (text, number, list or dict)")
 
 
-def plain_metadata(metadata):
+def plain_metadata(metadata: object) -> dict[str, Any]:
     """Return ``metadata`` as plain JSON types, or raise ``InvalidMetadata`` saying why not.
 
     numpy scalars become Python numbers and dates ISO text; sets, bytes, complex numbers,

@@ -19,6 +19,7 @@ import io
 import os
 import pickle
 import struct
+from typing import Any, BinaryIO
 
 import numpy as np
 from joblib.numpy_pickle import NumpyArrayWrapper, NumpyUnpickler
@@ -84,12 +85,12 @@ class SafeUnpickler(NumpyUnpickler):
 
     def load(self):
         """Read one pickle; charge every opcode, and refuse what the allow-list does not permit."""
-        self._unframer = pickle._Unframer(self._file_read, self._file_readline)
+        self._unframer = pickle._Unframer(self._file_read, self._file_readline)  # type: ignore[attr-defined]
         self.read = self._unframer.read
         self.readinto = self._unframer.readinto
         self.readline = self._unframer.readline
         self.metastack = []
-        self.stack = []
+        self.stack: list[Any] = []
         self.append = self.stack.append
         self.proto = 0
         read, dispatch = self.read, self.dispatch
@@ -103,7 +104,7 @@ class SafeUnpickler(NumpyUnpickler):
                 if ops & 0xFFF == 0:
                     self.budget.charge(0x1000 * OPCODE_COST_BYTES, "the objects of 4,096 more opcodes")
                 dispatch[key[0]](self)
-        except pickle._Stop as stop:
+        except pickle._Stop as stop:  # type: ignore[attr-defined]
             return stop.value
 
     # --- names -----------------------------------------------------------------------------
@@ -179,7 +180,7 @@ class SafeUnpickler(NumpyUnpickler):
     def load_mark(self):
         if len(self.metastack) >= self.limits.max_depth:
             raise CorruptBundle(f"the pickle nests deeper than {self.limits.max_depth} marks")
-        pickle._Unpickler.load_mark(self)
+        pickle._Unpickler.load_mark(self)  # type: ignore[attr-defined]
 
     def load_append(self):
         value = self.stack.pop()
@@ -328,6 +329,7 @@ def safe_joblib_load(path, *, mmap_mode=None, allowed=NATIVE_GLOBALS, seen=None,
         size = os.path.getsize(path)
         budget = Budget(limits.for_file(size, compressed=decompressor is not None))
         with open(path, "rb") as handle:
+            stream: BinaryIO | DecompressingReader
             if decompressor is None:
                 stream, mode = handle, mmap_mode
             else:

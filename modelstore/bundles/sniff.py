@@ -6,7 +6,7 @@ from .exceptions import IncompatibleBundle
 from .limits import decompressor_for
 
 
-def describe_non_pickle(head):
+def describe_non_pickle(head: bytes) -> str | None:
     """Return what a file that is not a pickle looks like ("a CSV text file"), or None for a pickle."""
     if not head:
         return "an empty file"
@@ -20,6 +20,7 @@ def describe_non_pickle(head):
         return "a Parquet file"
     if head.startswith(b"%PDF"):
         return "a PDF document"
+    text: str | None
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError as exc:  # a character cut at the end of the sample is still text
@@ -39,7 +40,7 @@ def describe_non_pickle(head):
     return "a text file"
 
 
-def refuse_non_pickle(path, name=None):
+def refuse_non_pickle(path: "str | os.PathLike[str]", name: str | None = None) -> bytes:
     with open(path, "rb") as handle:
         head = handle.read(1024)
     looks_like = describe_non_pickle(head)

@@ -1,17 +1,20 @@
 """Deep verification of a bundle: structure, dtypes, shapes, ids, values, content hash."""
 
+from typing import NoReturn
+
 import numpy as np
 
 from .exceptions import CorruptBundle
-from .format import content_hash
+from .format import Bundle, content_hash
 from .layout import CB, CF, OPTIONAL, REQUIRED, counts
+from .types import ArraySet
 
 
-def _fail(message):
+def _fail(message: str) -> NoReturn:
     raise CorruptBundle(message)
 
 
-def _check_ids(arrays, prefix, label):
+def _check_ids(arrays: ArraySet, prefix: str, label: str) -> None:
     ids, ids_sorted, order = (
         arrays[f"{prefix}_ids"],
         arrays[f"{prefix}_ids_sorted"],
@@ -35,7 +38,7 @@ def _check_ids(arrays, prefix, label):
         _fail(f"{label} ids contain an empty id")
 
 
-def _check_matrix(arrays, name, rows, label):
+def _check_matrix(arrays: ArraySet, name: str, rows: int, label: str) -> None:
     matrix = arrays[name]
     if matrix.dtype != np.float32 or matrix.ndim != 2:
         _fail(f"{name} must be a float32 matrix, not {matrix.dtype} with {matrix.ndim} dimensions")
@@ -45,7 +48,7 @@ def _check_matrix(arrays, name, rows, label):
         _fail(f"{name} holds NaN or infinite values")
 
 
-def _check_csr(arrays, prefix, n_rows, n_columns, has_scores):
+def _check_csr(arrays: ArraySet, prefix: str, n_rows: int, n_columns: int, has_scores: bool) -> None:
     indptr, indices = arrays[f"{prefix}_indptr"], arrays[f"{prefix}_indices"]
     if indptr.dtype.kind not in "iu" or indices.dtype.kind not in "iu":
         _fail(f"{prefix}_indptr and {prefix}_indices must be integer arrays")
@@ -63,7 +66,7 @@ def _check_csr(arrays, prefix, n_rows, n_columns, has_scores):
             _fail(f"{prefix}_scores holds NaN or infinite values")
 
 
-def verify_arrays(kind, arrays):
+def verify_arrays(kind: str, arrays: ArraySet) -> dict[str, int]:
     """Raise ``CorruptBundle`` naming the first problem; return the counts when all is well."""
     missing = REQUIRED[kind] - set(arrays)
     if missing:
@@ -117,7 +120,7 @@ def verify_arrays(kind, arrays):
     return counts(kind, arrays)
 
 
-def verify_bundle(bundle):
+def verify_bundle(bundle: Bundle) -> dict[str, int]:
     """Verify an opened bundle deeply, including the content hash its metadata records."""
     result = verify_arrays(bundle.kind, bundle.arrays)
     recorded = bundle.metadata.get("content_sha256")

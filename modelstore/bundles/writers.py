@@ -6,11 +6,14 @@ Both check the arrays as the registry will (ids unique, shapes agree, factors fi
 before anything is written, and write atomically. No Django is needed.
 """
 
+from typing import Any
+
 import numpy as np
 
 from .artifacts import read_cb_artifacts, read_cf_artifacts
-from .format import write_bundle
+from .format import WrittenBundle, write_bundle
 from .layout import CB, CF, KINDS, cb_arrays, cf_arrays, csr_from_rows, top_neighbors
+from .types import ArrayInput, Metadata, PathLike
 from .verify import verify_arrays
 
 DEFAULT_TOP_N = 100
@@ -18,20 +21,20 @@ SCORING_BATCH_USERS = 2048
 
 
 def write_cf_bundle(
-    path,
+    path: PathLike,
     *,
-    user_ids,
-    item_ids,
-    user_factors,
-    item_factors,
-    interactions=None,
-    recommendations=None,
-    top_n=DEFAULT_TOP_N,
-    item_popularity=None,
-    item_similarity=None,
-    metadata=None,
-    compress=None,
-):
+    user_ids: ArrayInput,
+    item_ids: ArrayInput,
+    user_factors: ArrayInput,
+    item_factors: ArrayInput,
+    interactions: Any = None,
+    recommendations: tuple[ArrayInput, ArrayInput] | None = None,
+    top_n: int = DEFAULT_TOP_N,
+    item_popularity: ArrayInput | None = None,
+    item_similarity: ArrayInput | None = None,
+    metadata: Metadata | None = None,
+    compress: str | None = None,
+) -> WrittenBundle:
     """Write a CF bundle to ``path`` and return the ``WrittenBundle`` (path, sha256, size, metadata).
 
     - ``user_ids``: (n_users,) customer ids, any type spelled as text; row order of ``user_factors``.
@@ -70,7 +73,7 @@ def write_cf_bundle(
                 f"not {item_rows.shape} and {scores.shape}"
             )
     recs_indptr, recs_indices, recs_scores = _csr_from_top(item_rows, scores)
-    if seen_indptr is not None:
+    if seen_indptr is not None and seen_indices is not None:
         seen_indices = _sorted_within_rows(seen_indptr, seen_indices)
     arrays = cf_arrays(
         user_ids=user_ids,
@@ -90,8 +93,15 @@ def write_cf_bundle(
 
 
 def write_cb_bundle(
-    path, *, item_ids, item_vectors, item_titles=None, top_k=None, metadata=None, compress=None
-):
+    path: PathLike,
+    *,
+    item_ids: ArrayInput,
+    item_vectors: ArrayInput,
+    item_titles: ArrayInput | None = None,
+    top_k: int | None = None,
+    metadata: Metadata | None = None,
+    compress: str | None = None,
+) -> WrittenBundle:
     """Write a CB bundle to ``path`` and return the ``WrittenBundle`` (path, sha256, size, metadata).
 
     - ``item_ids``: (n_items,) item ids, any type spelled as text; row order of ``item_vectors``.
@@ -114,7 +124,9 @@ def write_cb_bundle(
     return write_bundle(path, kind=CB, arrays=arrays, metadata=metadata, compress=compress)
 
 
-def write_artifacts_bundle(path, *, kind, artifacts_path, compress=None):
+def write_artifacts_bundle(
+    path: PathLike, *, kind: str, artifacts_path: PathLike, compress: str | None = None
+) -> WrittenBundle:
     """Write the bundle of a seed-layout CF or CB artifacts folder to ``path``; return the ``WrittenBundle``."""
     reader = {CF: read_cf_artifacts, CB: read_cb_artifacts}.get(kind)
     if reader is None:
@@ -125,7 +137,13 @@ def write_artifacts_bundle(path, *, kind, artifacts_path, compress=None):
     return write_bundle(path, kind=kind, arrays=arrays, metadata=metadata, compress=compress)
 
 
-def _top_n(user_factors, item_factors, n, seen_indptr, seen_indices):
+def _top_n(
+    user_factors: np.ndarray,
+    item_factors: np.ndarray,
+    n: int,
+    seen_indptr: np.ndarray | None,
+    seen_indices: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Return the best ``n`` item rows per user and their scores, leaving out what each user has."""
     n_users, n_items = user_factors.shape[0], item_factors.shape[0]
     n = max(0, min(int(n), n_items))
@@ -136,7 +154,7 @@ def _top_n(user_factors, item_factors, n, seen_indptr, seen_indices):
     for start in range(0, n_users, SCORING_BATCH_USERS):
         stop = min(start + SCORING_BATCH_USERS, n_users)
         batch = user_factors[start:stop] @ item_factors.T
-        if seen_indptr is not None:
+        if seen_indptr is not None and seen_indices is not None:
             for offset, user in enumerate(range(start, stop)):
                 batch[offset, seen_indices[seen_indptr[user] : seen_indptr[user + 1]]] = -np.inf
         best = np.argpartition(-batch, n - 1, axis=1)[:, :n]
@@ -148,7 +166,7 @@ def _top_n(user_factors, item_factors, n, seen_indptr, seen_indices):
     return rows, scores
 
 
-def _csr_from_top(item_rows, scores):
+def _csr_from_top(item_rows: ArrayInput, scores: ArrayInput) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Turn (n_users, k) best-first lists, padded with -1, into CSR arrays over users."""
     item_rows = np.asarray(item_rows, dtype=np.int64)
     keep = item_rows >= 0
@@ -159,7 +177,7 @@ def _csr_from_top(item_rows, scores):
     )
 
 
-def _sorted_within_rows(indptr, indices):
+def _sorted_within_rows(indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
     """Return ``indices`` sorted within each CSR row (the bundle's rule for interactions)."""
     rows = np.repeat(np.arange(indptr.shape[0] - 1), np.diff(indptr))
     return indices[np.lexsort((indices, rows))]

@@ -3,10 +3,7 @@
 import threading
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.cache import cache as django_cache
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from recommendations.serving import reset_cache
 from tests import factories
@@ -45,33 +42,6 @@ def cb_version(register):
 @pytest.fixture
 def user(django_user_model):
     return django_user_model.objects.create_user("reader", password="pw-reader-1")
-
-
-@pytest.fixture
-def client_for(django_user_model):
-    """Return ``client_for(role)`` for anonymous, user, staff, staff+<codename> and superuser."""
-
-    def make(role):
-        client = APIClient()
-        if role == "anonymous":
-            return client
-        if role == "superuser":
-            person = django_user_model.objects.create_superuser(f"root-{role}", password="pw-root-1")
-        else:
-            name = role.replace("+", "-")
-            person = django_user_model.objects.create_user(
-                name, password="pw-staff-1", is_staff=role.startswith("staff")
-            )
-            if "+" in role:
-                codename = role.split("+", 1)[1]
-                person.user_permissions.add(
-                    Permission.objects.get(content_type__app_label="modelstore", codename=codename)
-                )
-        token = Token.objects.create(user=person)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-        return client
-
-    return make
 
 
 @pytest.fixture

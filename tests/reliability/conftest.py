@@ -4,7 +4,6 @@ from tests.recommendations.conftest import (  # noqa: F401 - fixtures
     api,
     cf_version,
     cf_version_two,
-    client_for,
     fresh_model_cache,
     run_in_threads,
     user,

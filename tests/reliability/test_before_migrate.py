@@ -9,7 +9,7 @@ import requests
 from hybridrec.dbstate import NO_TABLES
 from modelstore.bundles import write_bundle
 from tests import factories
-from tests.support.celery_worker import ROOT, free_port
+from tests.support import processes
 from tests.support.ops_servers import server_env
 
 COMMANDS = [
@@ -31,7 +31,7 @@ def test_every_command_says_to_migrate_in_one_line(tmp_path, command):
     result = subprocess.run(
         [sys.executable, "manage.py", *(part.format(bundle=bundle) for part in command)],
         env=server_env(tmp_path),
-        cwd=ROOT,
+        cwd=processes.ROOT,
         capture_output=True,
         text=True,
         timeout=120,
@@ -46,27 +46,14 @@ def test_every_command_says_to_migrate_in_one_line(tmp_path, command):
 @pytest.mark.gunicorn
 @pytest.mark.slow
 def test_pages_answer_503_with_the_reason(tmp_path):
-    port = free_port()
-    env = server_env(tmp_path, GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="1")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "hybridrec/gunicorn.conf.py"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        from tests.support.celery_worker import wait_for
-
-        def up():
-            try:
-                return requests.get(f"{url}/admin/login/", timeout=5)
-            except requests.ConnectionError:
-                assert process.poll() is None, "gunicorn exited"
-                return None
-
-        wait_for(up, 60, message="gunicorn answering")
+    with processes.gunicorn(
+        server_env(tmp_path),
+        tmp_path / "gunicorn.log",
+        workers=1,
+        ready_path="/admin/login/",
+        ready_statuses=None,
+    ) as server:
+        url = server.url
         browser = requests.Session()
         browser.get(f"{url}/admin/login/", timeout=10)  # the CSRF cookie
         login = browser.post(
@@ -76,9 +63,6 @@ def test_pages_answer_503_with_the_reason(tmp_path):
             timeout=10,
         )
         models = requests.get(f"{url}/api/v1/models/", headers={"Authorization": "Token abc"}, timeout=10)
-    finally:
-        process.terminate()
-        process.wait(30)
 
     assert login.status_code == 503 and login.text == NO_TABLES
     assert models.status_code == 503

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.gunicorn import activate, get, gunicorn, prepare, registry, server_env, wait_until
+from tests.support.gunicorn import activate, gunicorn, prepare, registry, server_env
+from tests.support.processes import get, wait_until
 
 pytestmark = [pytest.mark.gunicorn, pytest.mark.slow]
 

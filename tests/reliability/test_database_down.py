@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import skip_or_fail
-from tests.support.gunicorn import get, gunicorn, prepare, server_env, wait_until
+from tests.support.gunicorn import gunicorn, prepare, server_env
+from tests.support.processes import get, status_of, wait_until
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.postgres, pytest.mark.gunicorn, pytest.mark.slow]
@@ -71,7 +72,7 @@ def test_public_reads_keep_being_served_and_the_rest_answers_503_while_the_datab
         assert get(recs, headers=token).status_code == 200
 
         proxy.cut()
-        wait_until(lambda: get(f"{url}/api/v1/health/ready/").status_code == 503, timeout=TIMEOUT)
+        wait_until(lambda: status_of(f"{url}/api/v1/health/ready/") == 503, timeout=TIMEOUT)
 
         for _ in range(20):  # new connections: both workers answer
             public = get(recs)
@@ -98,7 +99,7 @@ def test_public_reads_keep_being_served_and_the_rest_answers_503_while_the_datab
         restored = time.monotonic()
 
         def all_ready():
-            return all(get(f"{url}/api/v1/health/ready/").status_code == 200 for _ in range(10))
+            return all(status_of(f"{url}/api/v1/health/ready/") == 200 for _ in range(10))
 
         wait_until(all_ready, timeout=TIMEOUT, message="ready again")
         print(f"ready again {time.monotonic() - restored:.2f} s after the database came back")

@@ -4,7 +4,8 @@ import gzip
 import http.server
 import threading
 
-from tests.support.ops_servers import prepare, run_python, server_env
+from tests.support.ops_servers import prepare, server_env
+from tests.support.processes import run_python
 
 FORCE_500 = """
 import django
@@ -27,7 +28,7 @@ print(response.status_code, response["X-Request-ID"])
 class Collector(http.server.BaseHTTPRequestHandler):
     """Keep the bodies of every POST (Sentry envelopes), answer 200."""
 
-    bodies = []
+    bodies: list[str] = []
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

@@ -10,7 +10,9 @@ import time
 import pytest
 import requests
 
-from tests.support.gunicorn import activate, get, gunicorn, prepare, server_env, worker_pids
+from tests.support.gunicorn import activate, gunicorn, prepare, server_env
+from tests.support.load import RecommendationLoad
+from tests.support.processes import get, worker_pids
 
 pytestmark = [pytest.mark.gunicorn, pytest.mark.slow]
 
@@ -55,46 +57,14 @@ def test_idle_workers_answer_from_the_new_version_once_the_window_passed(server)
 def test_under_load_every_request_succeeds_and_then_names_the_new_version(server):
     first, second = server["versions"]
     worker_pids(server["url"], 4)
-    stop = threading.Event()
-    answers, failures = [], []
-
-    def client():
-        with requests.Session() as session:
-            while not stop.is_set():
-                try:
-                    response = recommend(server, session)
-                except requests.RequestException as exc:
-                    failures.append(repr(exc))
-                    continue
-                if response.status_code != 200:
-                    failures.append((response.status_code, response.text[:200]))
-                    continue
-                answers.append((time.monotonic(), response.json()["model"]["cf"]["id"]))
-
-    threads = [threading.Thread(target=client) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    try:
+    recs = f"{server['url']}/api/v1/recommendations/C0001/?k=5"
+    with RecommendationLoad(recs, {"Authorization": f"Token {server['token']}"}) as load:
         # Load before, during and after the activation, until settled answers were seen.
-        assert wait_for_answers(answers, after=time.monotonic(), count=50)
+        assert load.wait_for_answers(after=time.monotonic(), count=50)
         activated = activate(server["env"], second)
-        assert wait_for_answers(answers, after=activated + WINDOW_SECONDS, count=200)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(15)
+        assert load.wait_for_answers(after=activated + WINDOW_SECONDS, count=200)
 
-    assert not failures, failures[:5]
-    settled = [version for at, version in answers if at > activated + WINDOW_SECONDS]
+    assert not load.failures, load.failures[:5]
+    settled = load.answers_after(activated + WINDOW_SECONDS)
     assert set(settled) == {second}, f"{settled.count(first)} settled answers came from the old version"
     assert get(f"{server['url']}/api/v1/health/ready/").status_code == 200
-
-
-def wait_for_answers(answers, *, after, count, timeout=60):
-    """Wait until ``count`` answers arrived after monotonic time ``after``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if sum(1 for at, _ in list(answers) if at > after) >= count:
-            return True
-        threading.Event().wait(0.05)
-    return False

@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
@@ -11,7 +10,8 @@ from modelstore import services
 from modelstore.bundles import write_bundle
 from modelstore.models import ModelVersion
 from tests import factories
-from tests.support.celery_worker import free_port, tasks_sent_to
+from tests.support.celery_worker import tasks_sent_to
+from tests.support.processes import free_port
 
 MODELS = "/api/v1/models/"
 
@@ -65,9 +65,9 @@ def test_verify_and_reupload_with_the_broker_down_answer_503_and_keep_the_row(
 
 @pytest.mark.django_db(transaction=True)
 def test_the_admin_upload_with_the_broker_down_says_why_and_keeps_nothing(
-    client, tmp_path, dead_broker, media_files
+    client, superuser, tmp_path, dead_broker, media_files
 ):
-    client.force_login(get_user_model().objects.create_superuser("root", password="pw-root-1"))
+    client.force_login(superuser)
     response = client.post(
         reverse("admin:modelstore_modelversion_add"),
         {"file": bundle_upload(tmp_path), "kind": "", "label": "", "notes": ""},
@@ -82,8 +82,10 @@ def test_the_admin_upload_with_the_broker_down_says_why_and_keeps_nothing(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_admin_build_with_the_broker_down_says_why_and_keeps_no_row(client, cf_folder, dead_broker):
-    client.force_login(get_user_model().objects.create_superuser("root", password="pw-root-1"))
+def test_the_admin_build_with_the_broker_down_says_why_and_keeps_no_row(
+    client, superuser, cf_folder, dead_broker
+):
+    client.force_login(superuser)
     response = client.post(
         reverse("admin:modelstore_modelversion_build"),
         {"cf_folder": str(cf_folder.resolve()), "compression": "none", "level": 3, "notes": ""},

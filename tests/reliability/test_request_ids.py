@@ -3,7 +3,8 @@
 import pytest
 import requests
 
-from tests.support.ops_servers import gunicorn, prepare, run_python, server_env
+from tests.support.ops_servers import gunicorn, prepare, server_env
+from tests.support.processes import run_python
 
 DROP_TOKENS = """
 import django

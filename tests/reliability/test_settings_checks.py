@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from tests.support.celery_worker import ROOT
+from tests.support import processes
 from tests.support.ops_servers import boot_gunicorn_expecting_failure, server_env
 
 BAD = [
@@ -28,7 +28,12 @@ BAD = [
 
 def manage(env, *args):
     return subprocess.run(
-        [sys.executable, "manage.py", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "manage.py", *args],
+        env=env,
+        cwd=processes.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -16,7 +16,8 @@ from modelstore import services
 from modelstore.bundles import write_bundle
 from modelstore.models import ModelVersion
 from tests import factories
-from tests.support.celery_worker import Worker, broker_url, database_url, tasks_sent_to, wait_for
+from tests.support.celery_worker import Worker, broker_url, database_url, tasks_sent_to
+from tests.support.processes import wait_until
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -45,9 +46,10 @@ def test_a_version_ends_ready_after_its_worker_is_killed_mid_verify(tmp_path, se
         doomed.wait_ready()
         with tasks_sent_to(broker):
             services.version_queue_verify(version=version)
-        wait_for(
+        wait_until(
             lambda: ModelVersion.objects.get(pk=version.pk).status == "verifying",
-            90,
+            timeout=90,
+            interval=0.2,
             message=f"verification started\n{doomed.output()[-2000:]}",
         )
         doomed.kill_all()
@@ -57,10 +59,10 @@ def test_a_version_ends_ready_after_its_worker_is_killed_mid_verify(tmp_path, se
         replacement = Worker(env, tmp_path / "replacement.log", beat_schedule=tmp_path / "beat-schedule")
         replacement.wait_ready()
         up_at = time.monotonic()
-        wait_for(
+        wait_until(
             lambda: ModelVersion.objects.get(pk=version.pk).status == "ready",
-            RECOVERY_SECONDS,
-            interval_seconds=0.5,
+            timeout=RECOVERY_SECONDS,
+            interval=0.5,
             message=f"ready after the kill\n{replacement.output()[-3000:]}",
         )
         now = time.monotonic()

@@ -34,6 +34,13 @@ def _gzip(out, head, zero_bytes, tail):
 
 def write_array_bomb(path, zero_bytes):
     """A gzip bundle whose one array announces and holds ``zero_bytes`` zero bytes."""
+    with open(path, "wb") as out:
+        write_array_bomb_to(out, zero_bytes)
+    return path
+
+
+def write_array_bomb_to(out, zero_bytes):
+    """Write ``write_array_bomb``'s bytes to the binary file object ``out``."""
     head = (
         pickle.PROTO
         + b"\x04"
@@ -44,9 +51,7 @@ def write_array_bomb(path, zero_bytes):
         + fragment("arrays")
         + wrapper_header((zero_bytes // 8,))
     )
-    with open(path, "wb") as out:
-        _gzip(out, head, zero_bytes, pickle.SETITEMS + pickle.STOP)
-    return path
+    _gzip(out, head, zero_bytes, pickle.SETITEMS + pickle.STOP)
 
 
 def write_bytes_bomb(path, zero_bytes):

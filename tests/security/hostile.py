@@ -180,31 +180,13 @@ def wrapper_header(shape, dtype="<f8", subclass=("numpy", "ndarray")):
     )
 
 
-def write_array_bomb(out, size_bytes):
-    """Write a gzip bundle announcing a float array of ``size_bytes`` and holding that many zeros."""
-    head = (
-        pickle.PROTO
-        + b"\x04"
-        + pickle.EMPTY_DICT
-        + pickle.MARK
-        + fragment("format")
-        + fragment("hybridrec-bundle")
-        + fragment("arrays")
-        + wrapper_header((size_bytes // 8,))
-    )
-    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6) as stream:
-        stream.write(head)
-        zeros = bytes(16 * 1024 * 1024)
-        for _ in range(size_bytes // len(zeros)):
-            stream.write(zeros)
-        stream.write(pickle.SETITEMS + pickle.STOP)
-
-
 @cache
 def announced_array_bomb(size_bytes):
-    """``write_array_bomb`` into memory."""
+    """A gzip bundle announcing a float array of ``size_bytes`` and holding that many zeros, in memory."""
+    from .bombs import write_array_bomb_to  # bombs builds on this module's fragments
+
     buffer = io.BytesIO()
-    write_array_bomb(buffer, size_bytes)
+    write_array_bomb_to(buffer, size_bytes)
     return buffer.getvalue()
 
 

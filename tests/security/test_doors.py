@@ -63,11 +63,6 @@ def _small_budget(settings):
     settings.HYBRIDREC_MAX_BUNDLE_BYTES = 8 * 1024**2
 
 
-@pytest.fixture
-def superuser(django_user_model):
-    return django_user_model.objects.create_superuser("root", password="pw-root-1")
-
-
 def stored_files(settings):
     folder = settings.MEDIA_ROOT / "bundles"
     return {f"bundles/{p.name}" for p in folder.iterdir() if p.is_file()} if folder.is_dir() else set()

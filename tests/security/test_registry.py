@@ -7,8 +7,6 @@ import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import DataError
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from modelstore import services
 from modelstore.bundles import InvalidMetadata, write_bundle
@@ -21,12 +19,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def uploader(django_user_model):
-    client = APIClient()
-    root = django_user_model.objects.create_superuser("root", password="pw-root-1")
+def uploader(client_for):
     # A real token: the upload door authenticates from the headers, before DRF runs.
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=root).key}")
-    return client
+    return client_for("superuser")
 
 
 def native_with_metadata(path, **changes):

@@ -2,29 +2,22 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import kombu.pools
 from django.db import connection
 
 from hybridrec.celery import app
 from tests.conftest import skip_or_fail
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port():
-    """Return a loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support import processes
+from tests.support.processes import ROOT, wait_until
 
 
-def broker_url():
+def broker_url(*, flush=True):
     """Return the test broker (HYBRIDREC_TEST_BROKER_URL), flushed; skip or fail when it is missing."""
     url = os.environ.get("HYBRIDREC_TEST_BROKER_URL")
     if not url:
@@ -32,7 +25,8 @@ def broker_url():
     import redis
 
     try:
-        redis.Redis.from_url(url).flushdb()  # only this test index
+        client = redis.Redis.from_url(url)
+        client.flushdb() if flush else client.ping()  # only this test index
     except redis.RedisError as exc:
         skip_or_fail(f"Redis at {url} does not answer: {exc}")
     return url
@@ -56,9 +50,10 @@ def tasks_sent_to(url):
     previous = {"broker_url": app.conf.broker_url, "task_always_eager": app.conf.task_always_eager}
 
     def reset_pools():
-        if app._pool is not None:
-            app._pool.force_close_all()
-            app._pool = None
+        # app.pool is kombu's process-wide pool for the URL: close and forget them all, so the
+        # next use of the same URL (another test) gets a fresh pool, not a closed one.
+        kombu.pools.reset()
+        app._pool = None
         app.amqp._producer_pool = None
 
     app.conf.update(broker_url=url, task_always_eager=False)
@@ -73,7 +68,7 @@ def tasks_sent_to(url):
 class Worker:
     """A ``celery worker`` subprocess in its own process group, logging to a file."""
 
-    def __init__(self, env, log_path, *, app_module="hybridrec", beat_schedule=None):
+    def __init__(self, env, log_path, *, app_module="hybridrec", beat_schedule=None, pool="prefork"):
         self.log_path = Path(log_path)
         command = [
             sys.executable,
@@ -82,7 +77,7 @@ class Worker:
             "-A",
             app_module,
             "worker",
-            "--pool=prefork",
+            f"--pool={pool}",
             "--concurrency=1",
             "--loglevel=INFO",
             "--without-gossip",
@@ -101,13 +96,12 @@ class Worker:
 
     def wait_ready(self, timeout_seconds=90):
         """Wait until the worker logs that it is ready (generous: the machine may be busy)."""
-        deadline = time.monotonic() + timeout_seconds
-        while time.monotonic() < deadline:
-            if " ready." in self.output():
-                return
+
+        def ready():
             assert self.process.poll() is None, f"worker exited:\n{self.output()[-3000:]}"
-            time.sleep(0.2)
-        raise AssertionError(f"worker not ready within {timeout_seconds} s:\n{self.output()[-3000:]}")
+            return " ready." in self.output()
+
+        wait_until(ready, timeout=timeout_seconds, interval=0.2, message=f"worker ready ({self.log_path})")
 
     def kill_all(self):
         """SIGKILL every process of the worker (main process and pool) at once, like a lost machine."""
@@ -115,22 +109,5 @@ class Worker:
         self.process.wait(30)
 
     def stop(self):
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
+        processes.stop(self.process)
         self.log.close()
-
-
-def wait_for(condition, timeout_seconds, interval_seconds=0.2, message="condition"):
-    """Poll ``condition()`` until it returns something true; return it, or fail after the deadline."""
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval_seconds)
-    raise AssertionError(f"{message} not reached within {timeout_seconds} s")

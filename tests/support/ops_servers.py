@@ -1,17 +1,10 @@
 """A real gunicorn for the operations tests, on its own SQLite file and media folder."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from contextlib import contextmanager
-from pathlib import Path
 
-import requests
-
-from tests.support.celery_worker import ROOT, free_port
+from tests.support import processes
+from tests.support.processes import run_python
 
 PREPARE = """
 import json, sys, django
@@ -34,35 +27,7 @@ print(json.dumps({"version": version.pk, "token": Token.objects.create(user=user
 
 def server_env(folder, **extra):
     """Return the environment of a server on ``folder``'s database and media (no broker, no cache)."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"CELERY_BROKER_URL", "REDIS_URL", "HYBRIDREC_CACHE_URL", "DATABASE_URL"}
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="hybridrec.settings",
-        DATABASE_URL=f"sqlite:///{folder / 'db.sqlite3'}",
-        MEDIA_ROOT=str(folder / "media"),
-        HYBRIDREC_BUNDLE_CACHE_DIR=str(folder / "media" / "cache"),
-        PYTHONPATH=str(ROOT),
-    )
-    env.update(extra)
-    return env
-
-
-def run_python(script, env, *args, timeout_seconds=120):
-    """Run a Django script in a subprocess; return its last output line."""
-    result = subprocess.run(
-        [sys.executable, "-c", script, *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout_seconds,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout.strip().splitlines()[-1]
+    return processes.server_env(folder, without=processes.SHARED_SERVICES, **extra)
 
 
 def prepare(folder):
@@ -72,59 +37,20 @@ def prepare(folder):
 
 
 @contextmanager
-def gunicorn(folder, *, workers=2, threads=2, ready_timeout_seconds=60, **extra_env):
+def gunicorn(folder, *, workers=2, threads=2, ready_timeout_seconds=processes.READY_SECONDS, **extra_env):
     """Run gunicorn on a free loopback port; yield ``(url, log_path)``; stop it afterwards."""
-    port = free_port()
-    env = server_env(
-        folder,
-        GUNICORN_BIND=f"127.0.0.1:{port}",
-        GUNICORN_WORKERS=str(workers),
-        GUNICORN_THREADS=str(threads),
-        **extra_env,
-    )
-    log_path = folder / "gunicorn.log"
-    log = open(log_path, "a")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "hybridrec/gunicorn.conf.py"],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + ready_timeout_seconds
-        while True:
-            assert process.poll() is None, Path(log_path).read_text()[-3000:]
-            try:
-                if requests.get(f"{url}/api/v1/health/", timeout=5).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, f"gunicorn did not answer within {ready_timeout_seconds} s"
-            time.sleep(0.1)
-        yield url, log_path
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
-        log.close()
+    with processes.gunicorn(
+        server_env(folder, **extra_env),
+        folder / "gunicorn.log",
+        workers=workers,
+        threads=threads,
+        ready_path="/api/v1/health/",
+        ready_timeout_seconds=ready_timeout_seconds,
+        log_mode="a",
+    ) as server:
+        yield server.url, server.log_path
 
 
 def boot_gunicorn_expecting_failure(folder, timeout_seconds=60, **extra_env):
     """Start gunicorn with settings that should stop its boot; return ``(exit code, output)``."""
-    env = server_env(folder, GUNICORN_BIND=f"127.0.0.1:{free_port()}", GUNICORN_WORKERS="1", **extra_env)
-    result = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "-c", "hybridrec/gunicorn.conf.py"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout_seconds,
-        check=False,
-    )
-    return result.returncode, result.stdout + result.stderr
+    return processes.boot_expecting_failure(server_env(folder, **extra_env), timeout_seconds=timeout_seconds)

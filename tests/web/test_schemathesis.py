@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import start_gunicorn, stop_gunicorn
+from .conftest import serving
 
 pytestmark = [pytest.mark.schemathesis, pytest.mark.gunicorn, pytest.mark.slow]
 
@@ -28,11 +28,8 @@ UNTHROTTLED = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    process, info = start_gunicorn(tmp_path_factory.mktemp("schemathesis"), **UNTHROTTLED)
-    try:
+    with serving(tmp_path_factory.mktemp("schemathesis"), **UNTHROTTLED) as info:
         yield info
-    finally:
-        stop_gunicorn(process)
 
 
 def test_the_api_keeps_its_openapi_contract(server, tmp_path):

@@ -2,7 +2,9 @@
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -20,7 +22,7 @@ class Refused(UnsafeBundle):
     """A global was used in a way its entry does not allow."""
 
 
-def refuse_use(entry, how):
+def refuse_use(entry: "Global", how: str) -> NoReturn:
     """Raise the error for an allowed global used in a way its entry does not permit."""
     raise Refused(
         f"refused to load: the file uses {entry.module}.{entry.name} {how}, which the allow-list "
@@ -41,8 +43,8 @@ class Global:
     module: str
     name: str
     reason: str
-    call: object = None
-    new: object = None
+    call: Callable[..., Any] | None = None
+    new: Callable[[], Any] | None = None
     target: str = ""
 
     def __repr__(self):
@@ -54,7 +56,7 @@ def is_marker(entry, target):
     return isinstance(entry, Global) and entry.target == target
 
 
-def fail(message):
+def fail(message: str) -> NoReturn:
     raise CorruptBundle(message)
 
 

@@ -138,7 +138,7 @@ def _scalar(dtype, data=None):
     dtype = check_dtype(dtype, "scalar dtype")
     if len(check_bytes(data, "scalar data")) != dtype.itemsize:
         fail(f"a {dtype} scalar needs {dtype.itemsize} bytes")
-    return np._core.multiarray.scalar(dtype, data)
+    return np._core.multiarray.scalar(dtype, data)  # type: ignore[attr-defined]
 
 
 def _frombuffer(buffer, dtype, shape, order):

@@ -1,0 +1,1 @@
+"""Benchmarks: run each script from the repository root (``make bench``, ``make soak``)."""
