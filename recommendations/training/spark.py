@@ -98,9 +98,10 @@ def train_spark_als(
     """Fit MLlib ALS on ``dataset.train``; return ``(CFModel, item_rows int32 (n_users, N), scores float32)``.
 
     Rows follow ``dataset.user_ids`` / ``dataset.item_ids``; N is ``min(top_n, n_items)``,
-    with -1 rows and -inf scores where a customer has fewer unseen items. ``regularization``
-    is MLlib's ``regParam`` (scaled per rating by MLlib, unlike implicit's), ``alpha`` its
-    confidence ``1 + alpha * weight``. Without ``work_dir`` a temporary folder is used and removed.
+    with -1 rows and -inf scores where a customer has fewer unseen items. ``alpha`` is the
+    confidence ``1 + alpha * weight`` in both libraries; ``regularization`` has implicit's
+    meaning and becomes MLlib's ``regParam`` through ``reg_param``. Without ``work_dir`` a
+    temporary folder is used and removed.
     """
     for name, value in (("factors", factors), ("iterations", iterations), ("top_n", top_n)):
         if int(value) < 1:
@@ -118,6 +119,7 @@ def train_spark_als(
             "factors": int(factors),
             "iterations": int(iterations),
             "regularization": float(regularization),
+            "reg_param": reg_param(regularization, dataset.train),
             "alpha": float(alpha),
             "random_state": random_state,
         }
@@ -134,6 +136,18 @@ def train_spark_als(
         if own_dir:
             shutil.rmtree(work, ignore_errors=True)
     return model, item_rows, scores
+
+
+def reg_param(regularization, user_items):
+    """Return MLlib's ``regParam`` for implicit's ``regularization`` on ``user_items``.
+
+    implicit adds ``regularization * |x|^2`` per user and item; MLlib adds ``regParam * n * |x|^2``,
+    n being that user's or item's number of ratings. Dividing by the mean n over users and
+    items gives the same total penalty, so one ``--regularization`` means the same in both.
+    """
+    n_users, n_items = user_items.shape
+    mean_ratings = 2 * user_items.nnz / (n_users + n_items)
+    return float(regularization) / max(mean_ratings, 1.0)
 
 
 def _uri(path):
@@ -175,7 +189,7 @@ def _fit_and_rank(spark, pairs_path, work, dataset, params, top_n):
     als = ALS(
         rank=params["factors"],
         maxIter=params["iterations"],
-        regParam=params["regularization"],
+        regParam=params["reg_param"],
         alpha=params["alpha"],
         implicitPrefs=True,
         userCol="user",
