@@ -53,7 +53,8 @@ def spark_session(master=None, *, app_name="hybridrec-train"):
     """Yield a SparkSession on ``master`` (None: what spark-submit or pyspark defaults to); stop it after.
 
     A session already active in this process is used as it is and left running. A
-    ``local[...]`` master stays on loopback with the UI off.
+    ``local[...]`` master named here stays on loopback with the UI off; without one,
+    spark-submit's configuration is left alone.
     """
     missing = spark_available()
     if missing:
@@ -67,7 +68,7 @@ def spark_session(master=None, *, app_name="hybridrec-train"):
     builder = SparkSession.builder.appName(app_name).config("spark.ui.showConsoleProgress", "false")
     if master:
         builder = builder.master(master)
-    if (master or LOCAL_MASTER_PREFIX).startswith(LOCAL_MASTER_PREFIX):
+    if master and master.startswith(LOCAL_MASTER_PREFIX):
         builder = (
             builder.config("spark.ui.enabled", "false")
             .config("spark.driver.host", "127.0.0.1")
