@@ -124,13 +124,19 @@ def train_spark_als(
             "alpha": float(alpha),
             "random_state": random_state,
         }
-        if spark is None:
-            with spark_session(master) as session:
-                fit_seconds, n = _fit_and_rank(session, pairs_path, work, dataset, params, top_n)
-                params["spark_master"] = session.sparkContext.master
-        else:
-            fit_seconds, n = _fit_and_rank(spark, pairs_path, work, dataset, params, top_n)
-            params["spark_master"] = spark.sparkContext.master
+        try:
+            if spark is None:
+                with spark_session(master) as session:
+                    fit_seconds, n = _fit_and_rank(session, pairs_path, work, dataset, params, top_n)
+                    params["spark_master"] = session.sparkContext.master
+            else:
+                fit_seconds, n = _fit_and_rank(spark, pairs_path, work, dataset, params, top_n)
+                params["spark_master"] = spark.sparkContext.master
+        except TrainingError:
+            raise
+        except Exception as exc:  # Py4J and PySpark errors have no common base worth naming
+            first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            raise TrainingError(f"Spark failed: {first.strip()}") from exc
         model = _model_in_dataset_order(work, dataset, params, fit_seconds)
         item_rows, scores = _ranking(work, dataset, n)
     finally:
@@ -179,6 +185,10 @@ def _fit_and_rank(spark, pairs_path, work, dataset, params, top_n):
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
+    if spark.sparkContext.getCheckpointDir() is None:
+        # ALS checkpoints every 10 iterations only with a folder for it; without, the lineage of
+        # 20 iterations overflows the executors' stacks.
+        spark.sparkContext.setCheckpointDir(_uri(work / "checkpoints"))
     pairs = spark.read.parquet(_uri(pairs_path))
     user_indexer = StringIndexer(inputCol="customer_id", outputCol="user", stringOrderType="alphabetAsc")
     item_indexer = StringIndexer(inputCol="item_id", outputCol="item", stringOrderType="alphabetAsc")
