@@ -33,6 +33,9 @@ def train_models(
     mapping_format="pkl",
     progress=None,
     show_progress_bars=False,
+    engine="implicit",
+    spark_master=None,
+    spark_work_dir=None,
 ):
     """Write ``out_dir/cf``, ``out_dir/cb`` (when there are item texts) and, with a split, ``out_dir/test.csv``.
 
@@ -40,7 +43,8 @@ def train_models(
     metadata carries offline metrics at k=10 on the held-out pairs (CF and a
     most-popular baseline); the CB model then covers only items known before the split,
     as CF does. ``split_end`` ends the held-out period (a validation window). Return a
-    summary dict (counts, metrics, seconds, paths).
+    summary dict (counts, metrics, seconds, paths). ``engine="spark"`` fits CF with Spark
+    MLlib's ALS on ``spark_master`` instead of implicit's (see ``training/spark.py``).
     """
     say = progress or (lambda message: None)
     started = time.perf_counter()
@@ -66,18 +70,37 @@ def train_models(
         )
     )
 
-    say(f"training ALS ({factors} factors, {iterations} iterations)")
-    model = cf.train_als(
-        dataset.train,
-        factors=factors,
-        iterations=iterations,
-        regularization=regularization,
-        alpha=alpha,
-        random_state=seed,
-        show_progress=show_progress_bars,
-    )
-    say(f"  fitted in {model.fit_seconds:.1f} s; precomputing top {top_n} for every customer")
-    item_rows, scores = cf.recommend_all(model, dataset.train, top_n=top_n)
+    if engine == "spark":
+        from .spark import train_spark_als
+
+        say(
+            f"training Spark ALS ({factors} factors, {iterations} iterations) on {spark_master or 'the default master'}"
+        )
+        model, item_rows, scores = train_spark_als(
+            dataset,
+            factors=factors,
+            iterations=iterations,
+            regularization=regularization,
+            alpha=alpha,
+            top_n=top_n,
+            random_state=seed,
+            master=spark_master,
+            work_dir=spark_work_dir,
+        )
+        say(f"  fitted in {model.fit_seconds:.1f} s; top {top_n} for every customer ranked in Spark")
+    else:
+        say(f"training ALS ({factors} factors, {iterations} iterations)")
+        model = cf.train_als(
+            dataset.train,
+            factors=factors,
+            iterations=iterations,
+            regularization=regularization,
+            alpha=alpha,
+            random_state=seed,
+            show_progress=show_progress_bars,
+        )
+        say(f"  fitted in {model.fit_seconds:.1f} s; precomputing top {top_n} for every customer")
+        item_rows, scores = cf.recommend_all(model, dataset.train, top_n=top_n)
     popularity = cf.item_popularity(dataset.train)
 
     metrics = None

@@ -65,8 +65,58 @@ class Command(BaseCommand):
             help="Write the bundle file to FILE and register nothing (with both kinds: FILE with -cf and "
             "-cb before its suffix, e.g. model-cf.joblib).",
         )
+        self.add_spark_arguments(parser)
+
+    def add_spark_arguments(self, parser):
+        parser.add_argument(
+            "--from-spark-als",
+            metavar="MODEL_DIR",
+            help="Build the CF bundle from a saved Spark MLlib ALSModel folder (read with pyarrow, no Spark "
+            "needed); the top 50 items of every customer are precomputed, nothing left out.",
+        )
+        parser.add_argument(
+            "--user-index",
+            metavar="PATH",
+            help="With --from-spark-als: a saved StringIndexerModel or a Parquet of (index, id) naming "
+            "Spark's user ids (default: the integer ids are the ids).",
+        )
+        parser.add_argument(
+            "--item-index", metavar="PATH", help="With --from-spark-als: the same for item ids."
+        )
+
+    def from_spark_als(self, options):
+        """Turn a saved ALSModel into a CF artifacts folder, then build it like any other."""
+        import tempfile
+
+        from modelstore.bundles.spark import write_als_artifacts
+
+        if options["run_async"] or options["cb_only"] or options["cb_artifacts"] or options["cf_artifacts"]:
+            raise CommandError("--from-spark-als builds one CF bundle now: no --async, --cb-only or folders")
+        model_dir = Path(options["from_spark_als"])
+        with tempfile.TemporaryDirectory(prefix="spark-als-") as tmp:
+            with command_errors():
+                folder = write_als_artifacts(
+                    model_dir,
+                    Path(tmp) / (model_dir.resolve().name or "spark-als"),
+                    user_index=options["user_index"],
+                    item_index=options["item_index"],
+                )
+            options["acting_user"] = acting_user(options["user"]) if options["activate"] else None
+            compress = None if options["no_compress"] else options["compress"]
+            if options["out"]:
+                return self.write_files([("cf", folder)], compress, Path(options["out"]))
+            label = f"{options['label']}-cf" if options["label"] else ""
+            version = self.build("cf", folder, compress, label, options)
+        if version.status != ModelVersion.Status.READY:
+            raise CommandError(f"cf version {version.pk} failed: {version.error}")
 
     def handle(self, *args, **options):
+        if options["from_spark_als"]:
+            with command_errors():
+                parse_compression(None if options["no_compress"] else options["compress"])
+            return self.from_spark_als(options)
+        if options["user_index"] or options["item_index"]:
+            raise CommandError("--user-index and --item-index need --from-spark-als")
         building = (
             options["cf_only"] or options["cb_only"] or options["cf_artifacts"] or options["cb_artifacts"]
         )

@@ -83,6 +83,25 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--recs-format", choices=("parquet", "csv", "pkl"), default="parquet")
         parser.add_argument("--mapping-format", choices=("pkl", "json"), default="pkl")
+        parser.add_argument(
+            "--engine",
+            choices=("implicit", "spark"),
+            default="implicit",
+            help="CF trainer: implicit's ALS on this machine (default) or Spark MLlib's ALS "
+            "(needs requirements-spark.txt and Java)",
+        )
+        parser.add_argument(
+            "--spark-master",
+            metavar="URL",
+            help="with --engine spark: local[*], spark://host:7077, yarn, ... "
+            "(default: what spark-submit was given, else local[*])",
+        )
+        parser.add_argument(
+            "--spark-work-dir",
+            metavar="DIR",
+            help="with --engine spark: keep Spark's saved ALS model and indexers here (on a cluster, a "
+            "folder the driver and every executor see); default a temporary folder, removed",
+        )
 
     def handle(self, *args, **options):
         verbose = options["verbosity"] >= 1
@@ -93,6 +112,8 @@ class Command(BaseCommand):
             out_dir = options["out"] or _default_out(options["interactions"])
             if options["top_n"] < 1:
                 raise TrainingError(f"--top-n {options['top_n']} must be at least 1.")
+            if options["engine"] != "spark" and (options["spark_master"] or options["spark_work_dir"]):
+                raise TrainingError("--spark-master and --spark-work-dir need --engine spark.")
             if options["split_end"] and not options["split_date"]:
                 raise TrainingError("--split-end needs --split-date.")
             summary = train_models(
@@ -113,6 +134,9 @@ class Command(BaseCommand):
                 mapping_format=options["mapping_format"],
                 progress=progress,
                 show_progress_bars=verbose and sys.stderr.isatty(),
+                engine=options["engine"],
+                spark_master=options["spark_master"],
+                spark_work_dir=options["spark_work_dir"],
             )
         except (TrainingError, OSError) as exc:
             raise CommandError(one_line(exc)) from exc
