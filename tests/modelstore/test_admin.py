@@ -562,8 +562,12 @@ def test_the_confirmation_compares_with_the_active_version_and_warns(admin, supe
 def test_metrics_from_other_test_data_are_not_compared(admin, register):
     active = register("cf", factories.cf_array_set(seed=1), activate=True)
     candidate = register("cf", factories.cf_array_set(seed=2))
-    ModelVersion.objects.filter(pk=active.pk).update(metrics={"test": "a.csv", "strategies": {"cf": {"ndcg": 0.3}}})
-    ModelVersion.objects.filter(pk=candidate.pk).update(metrics={"test": "b.csv", "strategies": {"cf": {"ndcg": 0.1}}})
+    ModelVersion.objects.filter(pk=active.pk).update(
+        metrics={"test": "a.csv", "strategies": {"cf": {"ndcg": 0.3}}}
+    )
+    ModelVersion.objects.filter(pk=candidate.pk).update(
+        metrics={"test": "b.csv", "strategies": {"cf": {"ndcg": 0.1}}}
+    )
 
     body = admin.get(activate_url(candidate)).content.decode()
 
