@@ -1,6 +1,6 @@
 """Offline metrics of a version: the stored shape, reading it back, and comparing two versions.
 
-The evaluation (``recommendations.evaluation``) builds an ``EvaluationResult`` and stores
+The evaluation (``recommendations.training.evaluation``) builds an ``EvaluationResult`` and stores
 ``to_json()`` on the CF version (``ModelVersion.metrics``)::
 
     {"k": 10, "test": "test.csv", "test_sha256": "…", "customers": 1440, "relevant_items": 32800,

@@ -91,25 +91,6 @@ def version_get(ref: object, *, kind: str | None = None) -> ModelVersion:
     return named[0]
 
 
-def version_by_id_or_label(value: object) -> ModelVersion:
-    """Return the version whose id or label is ``value`` (``version_get`` with Django's errors).
-
-    Raise ``ModelVersion.DoesNotExist``, or ``MultipleObjectsReturned`` when a label names a
-    CF and a CB version. Kept for callers written against Django's errors.
-    """
-    try:
-        return version_get(value)
-    except VersionNotFound as exc:
-        raise ModelVersion.DoesNotExist(str(exc)) from None
-    except AmbiguousLabel as exc:
-        raise ModelVersion.MultipleObjectsReturned(str(exc)) from None
-
-
-def version_file_fields(version_id: int) -> dict[str, Any] | None:
-    """Return ``{"label", "file", "sha256"}`` of a version, or None when it is gone (serving)."""
-    return ModelVersion.objects.filter(pk=version_id).values("label", "file", "sha256").first()
-
-
 def rollback_target(kind: str) -> ModelVersion | None:
     """Return the version that was active before the current one, or None."""
     current = ModelVersion.objects.filter(kind=kind, is_active=True).first()
@@ -167,6 +148,6 @@ def version_as_dict(version: ModelVersion) -> dict[str, Any]:
     }
 
 
-def version_file(version_id):
-    """Return ``{"id", "label", "file", "sha256"}`` of a version, or None when it is gone."""
+def version_file(version_id: int) -> dict[str, Any] | None:
+    """Return ``{"id", "label", "file", "sha256"}`` of a version, or None when it is gone (serving)."""
     return ModelVersion.objects.filter(pk=version_id).values("id", "label", "file", "sha256").first()

@@ -22,6 +22,7 @@ import numpy as np
 
 from modelstore import services, storage
 from modelstore.bundles import file_sha256, open_bundle
+from modelstore.metrics import EvaluationResult
 from recommendations.engines import CBEngine, CFEngine, HybridEngine
 from recommendations.engines.hybrid import DEFAULT_WEIGHT
 
@@ -143,15 +144,13 @@ def evaluate_version(*, cf_version, cb_version=None, test_path, k=10, weight=Non
     customer_ids, item_ids = read_test_pairs(test_path)
     cf = _engine(cf_version, CFEngine)
     cb = _engine(cb_version, CBEngine) if cb_version is not None else None
-    metrics = evaluate_engines(cf=cf, cb=cb, customer_ids=customer_ids, item_ids=item_ids, k=k, weight=weight)
-    metrics.update(
-        {
-            "test": Path(test_path).name,
-            "test_sha256": file_sha256(test_path),
-            "weight": weight,
-            "cb_version": {"id": cb_version.pk, "label": cb_version.label} if cb_version else None,
-            "seconds": round(time.perf_counter() - started, 2),
-        }
-    )
+    metrics = EvaluationResult(
+        **evaluate_engines(cf=cf, cb=cb, customer_ids=customer_ids, item_ids=item_ids, k=k, weight=weight),
+        test=Path(test_path).name,
+        test_sha256=file_sha256(test_path),
+        weight=weight,
+        cb_version={"id": cb_version.pk, "label": cb_version.label} if cb_version else None,
+        seconds=round(time.perf_counter() - started, 2),
+    ).to_json()  # the one shape the admin reads (modelstore.metrics)
     services.version_record_metrics(version=cf_version, metrics=metrics)
     return metrics

@@ -20,11 +20,10 @@ from pathlib import Path
 
 from celery import shared_task
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import OperationalError, connections, transaction
 from django.utils import timezone
 
-from modelstore import services
+from modelstore import selectors, services
 from modelstore.bundles import BundleError
 from modelstore.exceptions import BrokerUnavailable, RegistryError
 from modelstore.models import ModelVersion
@@ -174,10 +173,6 @@ def _store_upload(upload, folder, stem):
     return path
 
 
-def _user(user_id):
-    return get_user_model().objects.filter(pk=user_id).first() if user_id else None
-
-
 def _remove_uploads(*paths):
     """Remove the upload folder the paths sit in, when it is one under MEDIA_ROOT/training/."""
     root = upload_root().resolve()
@@ -255,7 +250,7 @@ def train_and_build(
         logger.exception("train_and_build: training for version %s failed", cf_version_id)
         raise
 
-    user = _user(user_id)
+    user = selectors.user_by_id(user_id)
     folders = {"cf": summary["cf_dir"], "cb": summary["cb_dir"]}
     results = {}
     for kind, row in building.items():
@@ -302,14 +297,15 @@ def _run_finish(run_id, rows, *, final=None, error=""):
 def _build(version, folder, *, activate, user):
     """Build, verify and (when asked) activate one version; return the id of the resulting row."""
     try:
-        result = services.version_build(
-            kind=version.kind, artifacts_path=folder, notes=version.notes, user=user, version=version
-        )
-        built = result.version
-        if built.status != ModelVersion.Status.READY:
-            built = services.version_verify(version=built)
-        if activate and built.status == ModelVersion.Status.READY:
-            services.version_activate(version=built, user=user)
+        built = services.version_build(
+            kind=version.kind,
+            artifacts_path=folder,
+            notes=version.notes,
+            user=user,
+            version=version,
+            verify=services.INLINE,
+            activate=activate,
+        ).version
     except (BundleError, RegistryError, OSError) as exc:
         # version_build has recorded the failure on the row.
         logger.warning("train_and_build: %s version %s failed: %s", version.kind, version.pk, one_line(exc))

@@ -5,7 +5,6 @@ from tests.recommendations.conftest import (  # noqa: F401 - fixtures
     cb_version,
     cf_version,
     cf_version_two,
-    client_for,
     fresh_model_cache,
     user,
 )

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from modelstore import selectors
 from modelstore.bundles import BundleError
-from modelstore.models import ModelVersion
+from modelstore.exceptions import AmbiguousLabel, RegistryError
 from recommendations.training.evaluation import METRICS, STRATEGIES, EvaluationError, evaluate_version
 from recommendations.training.exceptions import one_line
 
@@ -11,11 +11,12 @@ COLUMNS = METRICS
 
 def _version(value, kind):
     try:
-        version = selectors.version_by_id_or_label(value)
-    except ModelVersion.DoesNotExist:
-        raise CommandError(f"no model version with id or label {value!r}") from None
-    except ModelVersion.MultipleObjectsReturned:
-        version = ModelVersion.objects.get(label=value, kind=kind)
+        try:
+            version = selectors.version_get(value)
+        except AmbiguousLabel:  # a CF and a CB version share the label: the argument says which
+            version = selectors.version_get(value, kind=kind)
+    except RegistryError as exc:  # VersionNotFound
+        raise CommandError(str(exc)) from None
     if version.kind != kind:
         raise CommandError(f"version {value!r} is {version.kind}, expected {kind}")
     return version
