@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
@@ -141,13 +142,13 @@ def version_as_dict(version: ModelVersion) -> dict[str, Any]:
         "error": version.error,
         "notes": version.notes,
         "created_at": version.created_at.isoformat() if version.created_at else None,
-        "created_by": version.created_by.get_username() if version.created_by_id else None,
+        "created_by": version.created_by.get_username() if version.created_by else None,
         "verified_at": version.verified_at.isoformat() if version.verified_at else None,
         "activated_at": version.activated_at.isoformat() if version.activated_at else None,
-        "activated_by": version.activated_by.get_username() if version.activated_by_id else None,
+        "activated_by": version.activated_by.get_username() if version.activated_by else None,
     }
 
 
-def version_file(version_id: int) -> dict[str, Any] | None:
+def version_file(version_id: int) -> Mapping[str, Any] | None:
     """Return ``{"id", "label", "file", "sha256"}`` of a version, or None when it is gone (serving)."""
     return ModelVersion.objects.filter(pk=version_id).values("id", "label", "file", "sha256").first()

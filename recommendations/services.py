@@ -22,10 +22,11 @@ Errors: ``ModelUnavailable`` when no model of a needed kind can be served,
 
 import math
 from collections.abc import Iterable
+from typing import cast
 
 from django.conf import settings
 
-from .engines import POPULAR, HybridEngine
+from .engines import POPULAR, CFEngine, HybridEngine
 from .engines.hybrid import check_weight
 from .engines.ranking import check_k
 from .serving import CB, CF, LoadedModel, ModelCache, ModelUnavailable, get_cache
@@ -117,7 +118,7 @@ class HybridRecommendationService:
                 _recommend(customer_id, strategy, k, weight, exclude, cf, cb, titles=titles)
                 for customer_id in customer_ids
             ]
-        results = cf.engine.recommend_batch(customer_ids, k, exclude=exclude)
+        results = cast(CFEngine, cf.engine).recommend_batch(customer_ids, k, exclude=exclude)
         return [
             _answer(customer_id, strategy, result, result.fallback, cf, None, titles=titles)
             for customer_id, result in zip(customer_ids, results, strict=True)

@@ -14,6 +14,7 @@ import hashlib
 import importlib.metadata
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,7 +162,7 @@ def write_bundle(
     path: PathLike,
     *,
     kind: str,
-    arrays: dict[str, ArrayInput],
+    arrays: Mapping[str, ArrayInput],
     metadata: Metadata | None = None,
     compress: str | tuple[str, int] | None = None,
 ) -> WrittenBundle:
