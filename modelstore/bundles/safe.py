@@ -11,6 +11,9 @@ replaces every opcode that can call, construct, or change an object:
 - APPEND, SETITEM and ADDITEMS work only on real lists, dicts and sets;
 - every byte read, every array allocated and every opcode is charged to a budget before it
   is spent; MARKs and container nesting have a depth limit.
+
+The module is a little over 350 lines on purpose: every opcode handler and both entry points
+that a security review must read sit in one file.
 """
 
 import _compat_pickle
