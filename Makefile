@@ -40,14 +40,17 @@ install-dev: $(VENV)/.dev
 ## demo: install, then in DEMO_DIR make demo data, train, evaluate and activate two CF versions and a CB
 ## one, print a login, a token and curl lines, and serve the API and admin (its own database and media).
 demo: demo-data
-	@$(DEMO_ENV) HYBRIDREC_STARTED_AT=$(STARTED_AT) $(MAKE) --no-print-directory serve
+	@$(DEMO_ENV) HYBRIDREC_STARTED_AT=$(STARTED_AT) COLLECTSTATIC=0 $(MAKE) --no-print-directory serve
 
+# The static files are collected in the background while the demo trains (two cores, two jobs).
 demo-data: install
 	@mkdir -p $(DEMO_DIR)
 	@echo "Demo: its own database, media and artifacts in $(DEMO_DIR)/ (DEMO_DIR); your db.sqlite3 and media/ are untouched."
-	@$(DEMO_ENV) $(MANAGE) migrate --noinput -v0
-	@$(DEMO_ENV) $(MANAGE) demo_setup $(DEMO_DIR)/data --users $(DEMO_USERS) --items $(DEMO_ITEMS)
-	@$(DEMO_ENV) $(MANAGE) demo_user --base-url http://$(HOST):$(PORT) --password-file $(DEMO_DIR)/admin-password
+	@$(MANAGE) collectstatic --noinput -v0 > $(DEMO_DIR)/collectstatic.log 2>&1 & collecting=$$!; \
+	{ $(DEMO_ENV) $(MANAGE) migrate --noinput -v0 \
+	  && $(DEMO_ENV) $(MANAGE) demo_setup $(DEMO_DIR)/data --users $(DEMO_USERS) --items $(DEMO_ITEMS) \
+	  && $(DEMO_ENV) $(MANAGE) demo_user --base-url http://$(HOST):$(PORT) --password-file $(DEMO_DIR)/admin-password; }; \
+	status=$$?; wait $$collecting || { cat $(DEMO_DIR)/collectstatic.log; exit 1; }; exit $$status
 
 ## demo-reset-password: a new password for the demo's superuser.
 demo-reset-password: install
@@ -55,7 +58,7 @@ demo-reset-password: install
 
 ## serve: collect static files, then the API and admin under gunicorn (GUNICORN_WORKERS, GUNICORN_THREADS, GUNICORN_BIND).
 serve: install
-	@$(MANAGE) collectstatic --noinput -v0
+	@if [ "$${COLLECTSTATIC:-1}" != 0 ]; then $(MANAGE) collectstatic --noinput -v0; fi
 	@echo "Serving http://$${GUNICORN_BIND:-$(HOST):$(PORT)}/ (Ctrl-C stops it)"
 	@GUNICORN_BIND=$${GUNICORN_BIND:-$(HOST):$(PORT)} $(VENV)/bin/gunicorn -c hybridrec/gunicorn.conf.py
 
