@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.utils import timezone
 
-from .. import audit, selectors
+from .. import audit, selectors, storage
 from ..exceptions import NothingToRollBack, RegistryError, VersionNotReady
 from ..models import ActivationEvent, ModelVersion
 
@@ -25,7 +25,13 @@ def version_activate(
     user: AbstractBaseUser | None = None,
     action: str = ActivationEvent.Action.ACTIVATE,
 ) -> ActivationEvent | None:
-    """Make a ready version the active one of its kind, in one transaction, with an audit row."""
+    """Make a ready version the active one of its kind, in one transaction, with an audit row.
+
+    With object storage, the file is fetched into this node's cache first: a version the
+    storage cannot give now is refused (``StorageUnavailable``) and the active one stays.
+    """
+    if storage.is_remote() and version.file:
+        storage.local_path(version.file.name, version.sha256)
     rows = list(ModelVersion.objects.select_for_update().filter(kind=version.kind).order_by("pk"))
     target = next((row for row in rows if row.pk == version.pk), None)
     if target is None:
