@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import audit, selectors, storage
-from ..exceptions import NothingToRollBack, RegistryError, VersionNotReady
+from ..exceptions import CorruptBundle, NothingToRollBack, RegistryError, VersionNotReady
 from ..models import ActivationEvent, ModelVersion
 
 if TYPE_CHECKING:
@@ -31,7 +31,10 @@ def version_activate(
     storage cannot give now is refused (``StorageUnavailable``) and the active one stays.
     """
     if storage.is_remote() and version.file:
-        storage.local_path(version.file.name, version.sha256)
+        try:
+            storage.local_path(version.file.name, version.sha256)
+        except CorruptBundle as exc:
+            raise RegistryError(f"version {version.label} cannot be activated: {exc}") from exc
     rows = list(ModelVersion.objects.select_for_update().filter(kind=version.kind).order_by("pk"))
     target = next((row for row in rows if row.pk == version.pk), None)
     if target is None:

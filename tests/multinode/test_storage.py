@@ -156,3 +156,18 @@ def test_training_uploads_are_stored_in_the_bucket_and_removed_after_the_run(s3_
         assert items is None
     tasks._remove_uploads(name)
     assert s3_storage.keys("training/") == []
+
+
+def test_activating_a_version_whose_stored_file_changed_is_refused_with_the_reason(
+    s3_storage, settings, register, client_for
+):
+    served = register("cf", factories.cf_array_set(seed=0), activate=True)
+    changed = register("cf", factories.cf_array_set(seed=1))
+    (settings.HYBRIDREC_BUNDLE_CACHE_DIR / f"{changed.sha256}.joblib").unlink()
+    s3_storage.client().put_object(Bucket=s3_storage.name, Key=changed.file.name, Body=b"other bytes")
+
+    refused = client_for("superuser").post(f"{MODELS}{changed.pk}/activate/")
+
+    assert refused.status_code == 400, refused.content
+    assert "does not have the registered sha256" in refused.json()["detail"]
+    assert ModelVersion.objects.get(is_active=True, kind="cf").pk == served.pk
