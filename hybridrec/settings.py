@@ -188,6 +188,35 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or BASE_DIR / "media")
 
+# --- Object storage: HYBRIDREC_STORAGE=s3 keeps bundles and training uploads in a bucket ------
+# django-storages' S3 backend, configured with its own AWS_* names. Every node keeps the bundles
+# it serves in HYBRIDREC_BUNDLE_CACHE_DIR (see modelstore/node_cache.py).
+HYBRIDREC_STORAGE = (env_str("HYBRIDREC_STORAGE") or "local").lower()
+if HYBRIDREC_STORAGE not in ("local", "s3"):
+    raise ImproperlyConfigured("HYBRIDREC_STORAGE must be local or s3")
+if HYBRIDREC_STORAGE == "s3":
+    import botocore.config
+
+    AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+    if not AWS_STORAGE_BUCKET_NAME:
+        raise ImproperlyConfigured("HYBRIDREC_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME")
+    AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL") or None
+    AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME") or None
+    AWS_ACCESS_KEY_ID = env_str("AWS_ACCESS_KEY_ID") or None
+    AWS_SECRET_ACCESS_KEY = env_str("AWS_SECRET_ACCESS_KEY") or None
+    AWS_LOCATION = env_str("AWS_LOCATION") or ""
+    # Names are content hashes: never rename on collision, never make objects public.
+    AWS_S3_FILE_OVERWRITE = False
+    AWS_DEFAULT_ACL = None
+    AWS_QUERYSTRING_AUTH = True
+    # A stopped S3 fails a request within seconds instead of hanging a web worker.
+    AWS_S3_CLIENT_CONFIG = botocore.config.Config(
+        connect_timeout=env_int("AWS_S3_CONNECT_TIMEOUT", 2),
+        read_timeout=env_int("AWS_S3_READ_TIMEOUT", 30),
+        retries={"max_attempts": env_int("AWS_S3_MAX_ATTEMPTS", 2), "mode": "standard"},
+    )
+    STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage"}
+
 # Uploads larger than this go to a temporary file while they stream, never to memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
@@ -238,6 +267,8 @@ HYBRIDREC_ARTIFACT_ROOTS = [
     Path(p) for p in env_list("HYBRIDREC_ARTIFACT_ROOTS", [str(BASE_DIR / "artifacts")])
 ]
 HYBRIDREC_BUNDLE_CACHE_DIR = Path(env_str("HYBRIDREC_BUNDLE_CACHE_DIR") or MEDIA_ROOT / "cache")
+# The node cache evicts bundles no process serves once it holds more than this (0: no limit).
+HYBRIDREC_BUNDLE_CACHE_BYTES = env_int("HYBRIDREC_BUNDLE_CACHE_BYTES", 0)
 HYBRIDREC_MAX_UPLOAD_BYTES = env_int("HYBRIDREC_MAX_UPLOAD_BYTES", 2 * 1024**3)
 # What one bundle or artifact file may expand to and make the loader allocate, and how many
 # times its own size a compressed one may expand to (small files: at least 64 MiB).

@@ -11,6 +11,7 @@ __all__ = [
     "InsufficientStorage",
     "NothingToRollBack",
     "RegistryError",
+    "StorageUnavailable",
     "UnsafeBundle",
     "VersionBusy",
     "VersionIsActive",
@@ -75,3 +76,10 @@ class AmbiguousLabel(RegistryError):
     """A label names a CF and a CB version: the id says which."""
 
     code = "ambiguous_label"
+
+
+class StorageUnavailable(RegistryError, OSError):
+    """The object storage holding bundle files cannot be read from this node."""
+
+    code = "storage_unavailable"
+    http_status = 503

@@ -6,11 +6,10 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, default_storage
 
-from .bundles import CorruptBundle, file_sha256
+from . import node_cache
 
 BUNDLE_DIR = "bundles"
 # Stored bundles are never written again: a served file that changes was changed by mistake.
@@ -81,24 +80,44 @@ def remove(name):
 
 
 def local_path(name, sha256):
-    """Return a local path to a stored bundle, copying it once into the local cache folder.
+    """Return a local path to a stored bundle.
 
-    Local storage serves the file where it is. Remote storage is copied into
-    ``HYBRIDREC_BUNDLE_CACHE_DIR/<sha256>.joblib`` and hashed once on the way in.
+    Local storage serves the file where it is. Remote storage is fetched once per node into
+    the node cache (``modelstore.node_cache``), hashed on the way in.
     """
     if _is_local(default_storage):
         return Path(default_storage.path(name))
-    cache_dir = Path(settings.HYBRIDREC_BUNDLE_CACHE_DIR)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    target = cache_dir / f"{sha256}.joblib"
-    if target.is_file():
-        return target
-    handle, temporary = tempfile.mkstemp(prefix=f".{sha256}.", suffix=".tmp", dir=cache_dir)
-    with os.fdopen(handle, "wb") as out, default_storage.open(name, "rb") as source:
-        shutil.copyfileobj(source, out, 8 * 1024 * 1024)
-    if file_sha256(temporary) != sha256:
-        Path(temporary).unlink(missing_ok=True)
-        raise CorruptBundle(f"stored file {name} does not have the registered sha256")
-    os.chmod(temporary, READ_ONLY)
-    os.replace(temporary, target)
-    return target
+    return node_cache.fetch(name, sha256)
+
+
+def is_remote():
+    """Return True when files live in object storage rather than on this machine's disk."""
+    return not _is_local(default_storage)
+
+
+def save_upload(upload, name):
+    """Store an uploaded file under ``name`` (a storage name); return the name it got."""
+    return default_storage.save(name, upload)
+
+
+def remove_folder(folder):
+    """Delete a stored folder (a storage name) and the files directly in it."""
+    if _is_local(default_storage):
+        shutil.rmtree(default_storage.path(folder), ignore_errors=True)
+        return
+    _, files = default_storage.listdir(folder)
+    for file_name in files:
+        default_storage.delete(f"{folder}/{file_name}")
+
+
+@contextmanager
+def local_copy(name):
+    """Yield a local path holding the stored file ``name``: where it is when local, else a private copy."""
+    if _is_local(default_storage):
+        yield Path(default_storage.path(name))
+        return
+    with staging_folder() as folder:
+        path = folder / Path(name).name
+        with open(path, "wb") as out, default_storage.open(name, "rb") as source:
+            shutil.copyfileobj(source, out, 8 * 1024 * 1024)
+        yield path

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.utils import timezone
 
-from .. import audit, selectors
-from ..exceptions import NothingToRollBack, RegistryError, VersionNotReady
+from .. import audit, selectors, storage
+from ..exceptions import CorruptBundle, NothingToRollBack, RegistryError, VersionNotReady
 from ..models import ActivationEvent, ModelVersion
 
 if TYPE_CHECKING:
@@ -25,7 +25,16 @@ def version_activate(
     user: AbstractBaseUser | None = None,
     action: str = ActivationEvent.Action.ACTIVATE,
 ) -> ActivationEvent | None:
-    """Make a ready version the active one of its kind, in one transaction, with an audit row."""
+    """Make a ready version the active one of its kind, in one transaction, with an audit row.
+
+    With object storage, the file is fetched into this node's cache first: a version the
+    storage cannot give now is refused (``StorageUnavailable``) and the active one stays.
+    """
+    if storage.is_remote() and version.file:
+        try:
+            storage.local_path(version.file.name, version.sha256)
+        except CorruptBundle as exc:
+            raise RegistryError(f"version {version.label} cannot be activated: {exc}") from exc
     rows = list(ModelVersion.objects.select_for_update().filter(kind=version.kind).order_by("pk"))
     target = next((row for row in rows if row.pk == version.pk), None)
     if target is None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.utils import timezone
 
-from modelstore import storage
+from modelstore import node_cache, storage
 from modelstore.bundles import CB, CF, CorruptBundle, IncompatibleBundle, open_bundle, read_artifacts
 from modelstore.services import bundle_limits
 
@@ -142,7 +142,8 @@ def load(target, *, stamp_dir):
             raise IncompatibleBundle(f"{path.name} holds a {bundle.kind} bundle, not {target.kind}")
         arrays, memory_mapped, compression = bundle.arrays, bundle.memory_mapped, bundle.compression
         # What was verified, so a change between the hash and this open is noticed too.
-        handle = os.open(path, os.O_RDONLY)
+        # A shared lock on it, too: the node cache never evicts a file a process serves.
+        handle = node_cache.hold(path)
         handle_stat = (identity["size"], identity["mtime_ns"], identity["ctime_ns"])
     else:
         loaded = read_artifacts(target.folder, target.kind, limits=bundle_limits())

@@ -1,20 +1,21 @@
 """Train CF and CB models from uploaded files and register their bundles: a Celery task and its queueing.
 
-``training_queue`` (the admin's training page calls it) stores the uploads under
-``MEDIA_ROOT/training/``, creates ``building`` rows for the versions to come and queues
+``training_queue`` (the admin's training page calls it) stores the uploads in the bundle
+storage under ``training/`` (``MEDIA_ROOT`` or the bucket), creates ``building`` rows for the versions to come and queues
 ``train_and_build`` once the transaction commits. The task takes those ids and paths,
 trains with ``pipeline.train_models`` into a folder under the first of
 ``HYBRIDREC_ARTIFACT_ROOTS``, then builds, verifies (and, when asked, activates) the
-bundles through ``modelstore.services``. A ``TrainingRun`` row records its state, stage and
+bundles through ``modelstore.services``; a worker on another machine reads the uploads from
+storage. A ``TrainingRun`` row records its state, stage and
 the versions it ended with. With no broker configured the task runs in a background thread
 of this process (with its own database connection), so the page that queued it answers at
 once; with a broker a Celery worker runs it.
 """
 
 import logging
-import shutil
 import threading
 import uuid
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from django.conf import settings
 from django.db import OperationalError, connections, transaction
 from django.utils import timezone
 
-from modelstore import selectors, services
+from modelstore import selectors, services, storage
 from modelstore.bundles import BundleError
 from modelstore.exceptions import BrokerUnavailable, RegistryError
 from modelstore.models import ModelVersion
@@ -36,11 +37,6 @@ logger = logging.getLogger(__name__)
 
 UPLOAD_FOLDER = "training"
 RUN_FOLDER = "training"
-
-
-def upload_root():
-    """Return the folder under MEDIA_ROOT that holds uploaded training files."""
-    return Path(settings.MEDIA_ROOT) / UPLOAD_FOLDER
 
 
 def run_folder(cf_version_id):
@@ -66,8 +62,7 @@ def training_queue(
     format (its descriptions). Return the ``TrainingRun``.
     """
     options = options or TrainingOptions()
-    folder = upload_root() / uuid.uuid4().hex
-    folder.mkdir(parents=True)
+    folder = f"{UPLOAD_FOLDER}/{uuid.uuid4().hex}"
     try:
         interactions_path = _store_upload(interactions_file, folder, "interactions")
         items_path = _store_upload(items_file, folder, "items") if items_file else None
@@ -85,7 +80,7 @@ def training_queue(
             created_by=user if getattr(user, "pk", None) else None,
         )
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        storage.remove_folder(folder)
         raise
     arguments = {
         "cb_version_id": cb_version.pk if cb_version else None,
@@ -103,7 +98,7 @@ def training_queue(
             # Nothing would ever train them: no rows, no files left behind.
             ModelVersion.objects.filter(pk__in=[v.pk for v in (cf_version, cb_version) if v]).delete()
             TrainingRun.objects.filter(pk=run.pk).delete()
-            shutil.rmtree(folder, ignore_errors=True)
+            storage.remove_folder(folder)
             raise
 
     transaction.on_commit(send)
@@ -164,21 +159,31 @@ def _run_stage(run_id, steps, step, detail=""):
 
 
 def _store_upload(upload, folder, stem):
-    """Copy an uploaded file into ``folder`` as ``stem`` plus its suffixes (``.csv.xz``); return the path."""
+    """Store an upload in ``folder`` as ``stem`` plus its suffixes (``.csv.xz``); return its storage name."""
     suffixes = "".join(Path(upload.name).suffixes[-2:]).lower()
-    path = folder / f"{stem}{suffixes}"
-    with open(path, "wb") as out:
-        for chunk in upload.chunks():
-            out.write(chunk)
-    return path
+    return storage.save_upload(upload, f"{folder}/{stem}{suffixes}")
 
 
-def _remove_uploads(*paths):
-    """Remove the upload folder the paths sit in, when it is one under MEDIA_ROOT/training/."""
-    root = upload_root().resolve()
-    for path in paths:
-        if path and Path(path).resolve().parent.parent == root:
-            shutil.rmtree(Path(path).resolve().parent, ignore_errors=True)
+def _is_stored_upload(name):
+    """Return True for a storage name under ``training/`` (older messages carry local paths)."""
+    return bool(name) and not Path(name).is_absolute() and Path(name).parts[0] == UPLOAD_FOLDER
+
+
+@contextmanager
+def _local_uploads(*names):
+    """Yield local paths of the uploads (None stays None), fetched from storage when it is remote."""
+    with ExitStack() as stack:
+        yield [
+            str(stack.enter_context(storage.local_copy(name))) if _is_stored_upload(name) else name
+            for name in names
+        ]
+
+
+def _remove_uploads(*names):
+    """Remove the stored upload folder the names sit in (``training/<run>/``)."""
+    for name in names:
+        if _is_stored_upload(name) and len(Path(name).parts) == 3:
+            storage.remove_folder(str(Path(name).parent))
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -230,13 +235,14 @@ def train_and_build(
             _run_update(run_id, stage=message[:255])
 
     try:
-        summary = train_models(
-            interactions_path=interactions_path,
-            items_path=items_path,
-            out_dir=run_folder(cf_version_id),
-            progress=progress,
-            **asdict(options),
-        )
+        with _local_uploads(interactions_path, items_path) as (local_interactions, local_items):
+            summary = train_models(
+                interactions_path=local_interactions,
+                items_path=local_items,
+                out_dir=run_folder(cf_version_id),
+                progress=progress,
+                **asdict(options),
+            )
     except (TrainingError, OSError) as exc:
         text = one_line(exc)
         logger.warning("train_and_build: training for version %s failed: %s", cf_version_id, text)
