@@ -317,6 +317,16 @@ if HYBRIDREC_CACHE_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# --- one swap for all: activations announced on Redis pub/sub --------------------------------
+# With REDIS_URL, activation, rollback and withdrawal publish the kind on this channel after the
+# commit, and every serving process checks at once; polling stays the fallback.
+HYBRIDREC_SWAP_CHANNEL = env_str("HYBRIDREC_SWAP_CHANNEL", "hybridrec:swap")
+
+# --- /metrics (Prometheus): refused unless the bearer token matches or the client's address is
+# in one of the allowed networks (comma-separated, e.g. "10.0.0.0/8,127.0.0.1/32").
+HYBRIDREC_METRICS_TOKEN = env_str("HYBRIDREC_METRICS_TOKEN")
+HYBRIDREC_METRICS_ALLOW = env_list("HYBRIDREC_METRICS_ALLOW", [])
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

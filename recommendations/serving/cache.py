@@ -37,6 +37,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
+from hybridrec import swaps
 from modelstore.bundles import CB, CF, KINDS
 
 from .exceptions import BundleFileChanged, ModelUnavailable
@@ -61,6 +62,7 @@ class ModelCache(ChecksMixin, FallbackMixin):
         self._threads = []
         self._threads_lock = threading.Lock()
         self._watcher = Watcher(self._maybe_check, lambda: self._next_check - time.monotonic())
+        self._subscriber = swaps.Subscriber(self._announced, on_connect=self.check_now)
         self.checked_at = None
         self.check_error = None
 
@@ -120,10 +122,16 @@ class ModelCache(ChecksMixin, FallbackMixin):
         """
         with self._threads_lock:
             self._watcher.start()
+            self._subscriber.start()
 
     def stop_watcher(self, timeout=10.0):
-        """Stop the watcher thread and wait for it."""
+        """Stop the watcher and subscriber threads and wait for them."""
+        self._subscriber.stop(timeout)
         self._watcher.stop(timeout)
+
+    def _announced(self, kind):
+        if kind in self._states:
+            self.check_now()
 
     # --- health ---------------------------------------------------------------------------
 
