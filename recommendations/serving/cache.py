@@ -37,7 +37,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from hybridrec import swaps
+from hybridrec import metrics, swaps
 from modelstore.bundles import CB, CF, KINDS
 
 from .exceptions import BundleFileChanged, ModelUnavailable
@@ -195,6 +195,7 @@ class ModelCache(ChecksMixin, FallbackMixin):
                 return None
             state.model = model
             state.unavailable = ""
+            metrics.set_loaded(state.kind, model.target.version_id)
         if state.kind == CF and settings.HYBRIDREC_CB_PRELOAD == "background":
             self._preload_cb(signature)
         return model
@@ -214,6 +215,7 @@ class ModelCache(ChecksMixin, FallbackMixin):
             self._record_error(state, target, exc)
             return None
         state.error = None
+        metrics.observe_load(target.kind, model.load_seconds)
         logger.info(
             "loaded %s %s from %s in %.3f s", target.kind, target.label, target.source, model.load_seconds
         )
@@ -226,10 +228,12 @@ class ModelCache(ChecksMixin, FallbackMixin):
             at=timezone.now(),
             retry_at=time.monotonic() + self.retry_seconds,
         )
+        metrics.count_load_error(target.kind)
         logger.warning("cannot load %s %s: %s", target.kind, target.label, exc)
 
     def _swap(self, state, target):
         """Load ``target`` in this thread and swap it in; requests meanwhile use the old model."""
+        started = time.monotonic()
         with state.lock:
             if state.model is not None and state.model.target.key == target.key:
                 return
@@ -243,6 +247,8 @@ class ModelCache(ChecksMixin, FallbackMixin):
                     state.fault = None
                 state.previous, state.model = state.model, model  # the swap
                 state.unavailable = ""
+                metrics.observe_swap(state.kind, time.monotonic() - started)
+                metrics.set_loaded(state.kind, model.target.version_id)
 
     def _start_background(self, state, target):
         state.loading = target
@@ -262,6 +268,7 @@ class ModelCache(ChecksMixin, FallbackMixin):
                 if model is not None:
                     state.model = model
                     state.unavailable = ""
+                    metrics.set_loaded(state.kind, model.target.version_id)
         finally:
             state.loading = None
 
