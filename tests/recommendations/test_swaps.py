@@ -84,3 +84,12 @@ def test_a_subscriber_whose_connection_was_cut_reconnects_and_hears_the_next_ann
         assert heard == ["cf"]
     finally:
         subscriber.stop()
+
+
+def test_withdrawing_the_active_version_is_announced(
+    listener, cf_version, cf_version_two, django_capture_on_commit_callbacks
+):
+    messages(listener, timeout=0.2)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.version_quarantine(version=cf_version, reason="its file changed")
+    assert messages(listener) == [b"cf"]
