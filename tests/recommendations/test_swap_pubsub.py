@@ -1,7 +1,8 @@
 """One swap for all: an activation announced on Redis is served by every worker of two gunicorn nodes.
 
 The nodes share one database and media folder and poll only every 60 s, so only the
-announcement can make them swap within the bound. The measured figure comes from bench/swap.py
+announcement can make them swap within the bound; a client per node keeps asking meanwhile, and
+no request may fail. The measured figure comes from bench/swap.py
 (docs/DEPLOYMENT.md).
 """
 
@@ -12,6 +13,7 @@ import requests
 
 from tests.support.celery_worker import broker_url
 from tests.support.gunicorn import activate, gunicorn, prepare, server_env
+from tests.support.load import RecommendationLoad
 
 pytestmark = [pytest.mark.gunicorn, pytest.mark.slow, pytest.mark.redis]
 
@@ -43,7 +45,9 @@ def served_versions(urls, want, *, workers_per_node=2, timeout=SWAP_SECONDS * 2)
 
 def test_an_announced_activation_is_served_by_every_worker_of_both_nodes(tmp_path):
     env = server_env(tmp_path, REDIS_URL=broker_url(), HYBRIDREC_VERSION_CHECK_SECONDS=60)
-    first, second = prepare(env, tmp_path)["versions"]
+    prepared = prepare(env, tmp_path)
+    first, second = prepared["versions"]
+    reader = {"Authorization": f"Token {prepared['token']}"}
     with (
         gunicorn(env, tmp_path / "a.log", workers=2, threads=2) as node_a,
         gunicorn(env, tmp_path / "b.log", workers=2, threads=2) as node_b,
@@ -51,9 +55,21 @@ def test_an_announced_activation_is_served_by_every_worker_of_both_nodes(tmp_pat
         before, _ = served_versions([node_a, node_b], first)
         assert len(before) == 4, before
 
-        committed = activate(env, second)
-        after, failures = served_versions([node_a, node_b], second)
+        loads = [
+            RecommendationLoad(f"{url}/api/v1/recommendations/C0001/?k=5", reader, clients=1)
+            for url in (node_a, node_b)
+        ]
+        for load in loads:
+            load.__enter__()
+        try:
+            committed = activate(env, second)
+            after, failures = served_versions([node_a, node_b], second)
+        finally:
+            for load in loads:
+                load.__exit__()
 
     assert failures == 0
+    assert [load.failures for load in loads] == [[], []]
+    assert all(load.answers_after(committed) for load in loads)
     assert len(after) == 4, after
     assert max(at for at, _ in after.values()) - committed <= SWAP_SECONDS, after
