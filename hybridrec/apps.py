@@ -10,6 +10,9 @@ class HybridrecConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401 - registers the checks
+        from .metrics import connect_task_signals
+
+        connect_task_signals()
 
 
 class HybridrecAdminConfig(AdminConfig):

@@ -10,9 +10,15 @@ does not pay for it; memory-mapped bundles share their pages between workers. Ea
 starts its own watcher thread, which notices an activation or a changed bundle file within
 HYBRIDREC_VERSION_CHECK_SECONDS even when the worker gets no requests. It is started here,
 after the fork, so it works with ``preload_app`` too (threads do not survive a fork).
+With REDIS_URL a second thread listens for announced activations and checks at once.
+Workers write their Prometheus metrics to PROMETHEUS_MULTIPROC_DIR (a fresh temporary folder
+when unset; emptied at start when set), which ``/metrics`` sums; a worker's live gauges are
+dropped when it exits.
 """
 
 import os
+import shutil
+import tempfile
 import threading
 import time
 import urllib.request
@@ -21,6 +27,13 @@ import urllib.request
 # workers × BLAS threads would fight over the CPUs. Set before any worker imports numpy.
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
+
+# Set before any worker imports prometheus_client, which picks its storage on import.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="hybridrec-metrics-")
+    _OWN_METRICS_DIR = True
+else:
+    _OWN_METRICS_DIR = False
 
 wsgi_app = "hybridrec.wsgi:application"
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000").split(",")
@@ -42,6 +55,7 @@ if not control_socket_disable:
 
 def on_starting(server):
     """Refuse to boot with settings that would break requests; warn when static files are missing."""
+    _empty_metrics_dir(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     from hybridrec.startup import exit_on_settings_problems
 
     exit_on_settings_problems()
@@ -53,6 +67,27 @@ def on_starting(server):
             "headers, until `manage.py collectstatic` runs (`make serve` runs it)",
             settings.STATIC_ROOT,
         )
+
+
+def _empty_metrics_dir(folder):
+    """Start from no numbers: files left by an earlier run would be summed with this one's."""
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        if name.endswith(".db"):
+            os.unlink(os.path.join(folder, name))
+
+
+def child_exit(server, worker):
+    """Drop the live gauges of a worker that exited."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics folder when this server made it."""
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 def post_worker_init(worker):

@@ -4,6 +4,7 @@ Every variable here has a line in the README. The defaults need nothing running:
 SQLite, bundle files under ``media/``, Celery tasks run in-process.
 """
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -128,6 +129,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "hybridrec.metrics.RequestMetricsMiddleware",
 ]
 
 ROOT_URLCONF = "hybridrec.urls"
@@ -347,6 +349,21 @@ if HYBRIDREC_CACHE_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- one swap for all: activations announced on Redis pub/sub --------------------------------
+# With REDIS_URL, activation, rollback and withdrawal publish the kind on this channel after the
+# commit, and every serving process checks at once; polling stays the fallback.
+HYBRIDREC_SWAP_CHANNEL = env_str("HYBRIDREC_SWAP_CHANNEL", "hybridrec:swap")
+
+# --- /metrics (Prometheus): refused unless the bearer token matches or the client's address is
+# in one of the allowed networks (comma-separated, e.g. "10.0.0.0/8,127.0.0.1/32").
+HYBRIDREC_METRICS_TOKEN = env_str("HYBRIDREC_METRICS_TOKEN")
+HYBRIDREC_METRICS_ALLOW = env_list("HYBRIDREC_METRICS_ALLOW", [])
+for _network in HYBRIDREC_METRICS_ALLOW:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"HYBRIDREC_METRICS_ALLOW: {_exc}") from None
 
 LOGGING = {
     "version": 1,

@@ -5,10 +5,13 @@ from django.contrib.staticfiles.views import serve as serve_static
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from hybridrec.metrics import metrics_view
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("hybridrec.api.urls", namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     # Swagger UI's own files come with the app (drf-spectacular-sidecar), so /api/docs/ works
     # without a CDN. Once collected, WhiteNoise serves them before this route is reached.

@@ -21,6 +21,8 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import DatabaseError
 
+from hybridrec import metrics
+
 from .bundles import CorruptBundle
 from .exceptions import StorageUnavailable
 from .formatting import one_line
@@ -65,9 +67,11 @@ def fetch(name, sha256):
     """
     target = cached_file(sha256)
     if target.is_file():
+        metrics.count_cache_hit()
         return target
     with _locked(cache_dir() / f".{sha256}.lock", fcntl.LOCK_EX):
         if target.is_file():  # another process of this node fetched it while we waited
+            metrics.count_cache_hit()
             return target
         _download(name, sha256, target)
     evict(keep={sha256})
@@ -99,6 +103,7 @@ def _download(name, sha256, target):
     finally:
         Path(temporary).unlink(missing_ok=True)
     downloads += 1
+    metrics.count_download()
     logger.info(
         "bundle downloaded into the node cache: sha256=%s bytes=%d seconds=%.3f",
         sha256,

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.utils import timezone
 
+from hybridrec import swaps
+
 from .. import audit, selectors, storage
 from ..exceptions import CorruptBundle, NothingToRollBack, RegistryError, VersionNotReady
 from ..models import ActivationEvent, ModelVersion
@@ -63,6 +65,7 @@ def version_activate(
     was = f" (was {current.label})" if current else ""
     verb = "Rolled back to this version" if action == ActivationEvent.Action.ROLLBACK else "Activated"
     audit.log_version_action(user=user, version=target, flag=audit.CHANGE, message=f"{verb}{was}.")
+    swaps.announce(target.kind)
     return event
 
 
@@ -105,6 +108,7 @@ def version_quarantine(
     )
     if not was_active:
         return None
+    swaps.announce(bad.kind)
     ready = {row.pk: row for row in rows if row.pk != bad.pk and row.status == ModelVersion.Status.READY}
     target = ready.get(getattr(fallback, "pk", fallback))
     if target is None:

@@ -37,6 +37,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
+from hybridrec import metrics, swaps
 from modelstore.bundles import CB, CF, KINDS
 
 from .exceptions import BundleFileChanged, ModelUnavailable
@@ -61,6 +62,7 @@ class ModelCache(ChecksMixin, FallbackMixin):
         self._threads = []
         self._threads_lock = threading.Lock()
         self._watcher = Watcher(self._maybe_check, lambda: self._next_check - time.monotonic())
+        self._subscriber = swaps.Subscriber(self._announced, on_connect=self.check_now)
         self.checked_at = None
         self.check_error = None
 
@@ -120,10 +122,16 @@ class ModelCache(ChecksMixin, FallbackMixin):
         """
         with self._threads_lock:
             self._watcher.start()
+            self._subscriber.start()
 
     def stop_watcher(self, timeout=10.0):
-        """Stop the watcher thread and wait for it."""
+        """Stop the watcher and subscriber threads and wait for them."""
+        self._subscriber.stop(timeout)
         self._watcher.stop(timeout)
+
+    def _announced(self, kind):
+        if kind in self._states:
+            self.check_now()
 
     # --- health ---------------------------------------------------------------------------
 
@@ -187,6 +195,7 @@ class ModelCache(ChecksMixin, FallbackMixin):
                 return None
             state.model = model
             state.unavailable = ""
+            metrics.set_loaded(state.kind, model.target.version_id)
         if state.kind == CF and settings.HYBRIDREC_CB_PRELOAD == "background":
             self._preload_cb(signature)
         return model
@@ -206,6 +215,7 @@ class ModelCache(ChecksMixin, FallbackMixin):
             self._record_error(state, target, exc)
             return None
         state.error = None
+        metrics.observe_load(target.kind, model.load_seconds)
         logger.info(
             "loaded %s %s from %s in %.3f s", target.kind, target.label, target.source, model.load_seconds
         )
@@ -218,10 +228,12 @@ class ModelCache(ChecksMixin, FallbackMixin):
             at=timezone.now(),
             retry_at=time.monotonic() + self.retry_seconds,
         )
+        metrics.count_load_error(target.kind)
         logger.warning("cannot load %s %s: %s", target.kind, target.label, exc)
 
     def _swap(self, state, target):
         """Load ``target`` in this thread and swap it in; requests meanwhile use the old model."""
+        started = time.monotonic()
         with state.lock:
             if state.model is not None and state.model.target.key == target.key:
                 return
@@ -235,6 +247,8 @@ class ModelCache(ChecksMixin, FallbackMixin):
                     state.fault = None
                 state.previous, state.model = state.model, model  # the swap
                 state.unavailable = ""
+                metrics.observe_swap(state.kind, time.monotonic() - started)
+                metrics.set_loaded(state.kind, model.target.version_id)
 
     def _start_background(self, state, target):
         state.loading = target
@@ -254,6 +268,7 @@ class ModelCache(ChecksMixin, FallbackMixin):
                 if model is not None:
                     state.model = model
                     state.unavailable = ""
+                    metrics.set_loaded(state.kind, model.target.version_id)
         finally:
             state.loading = None
 

@@ -1,8 +1,9 @@
 """Noticing change: the cache's version and file checks, and the thread that runs them when due.
 
-Every ``HYBRIDREC_VERSION_CHECK_SECONDS`` a check asks the registry which versions are active
-(one query) and stats the files the process serves; a new active version is loaded and swapped
-in, a changed file stops being served (``fallback``).
+Every ``HYBRIDREC_VERSION_CHECK_SECONDS``, and at once when an activation is announced on Redis
+(``hybridrec.swaps``), a check asks the registry which versions are active (one query) and stats
+the files the process serves; a new active version is loaded and swapped in, a changed file
+stops being served (``fallback``).
 """
 
 import logging
@@ -88,6 +89,19 @@ class ChecksMixin:
                     self._next_check = time.monotonic() + float(settings.HYBRIDREC_VERSION_CHECK_SECONDS)
         finally:
             self._check_lock.release()
+
+    def check_now(self):
+        """Check at once (an announced activation), after any check running now has finished."""
+        close_old_connections()
+        try:
+            with self._check_lock:
+                try:
+                    self._check(time.monotonic())
+                finally:
+                    self._next_check = time.monotonic() + float(settings.HYBRIDREC_VERSION_CHECK_SECONDS)
+        except Exception:
+            connections.close_all()
+            raise
 
     def _check(self, now):
         for state in self._states.values():

@@ -54,7 +54,8 @@ def serving(folder, app="hybridrec.wsgi:application", **settings):
     env = processes.server_env(folder, **{"HYBRIDREC_PUBLIC_API": "false", **settings})
     prepared = json.loads(processes.run_python(SETUP.replace("{folder}", str(folder)), env))
     with processes.gunicorn(
-        {**env, "TMPDIR": str(folder / "tmp")},
+        # TMPDIR holds only spooled uploads; the metrics files go to a folder of their own.
+        {**env, "TMPDIR": str(folder / "tmp"), "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics")},
         folder / "gunicorn.log",
         workers=1,
         threads=2,
