@@ -60,7 +60,9 @@ def test_a_recommendation_is_counted_by_route_strategy_status_and_served_version
     assert 'hybridrec_request_seconds_bucket{endpoint="api:recommendations"' in response.content.decode()
 
 
-def test_a_swap_is_timed_and_the_loaded_version_follows_it(api, cf_version, cf_version_two):
+# Committed rows, as in a server: an announced check starts by closing stale connections, which on
+# PostgreSQL would also end a test's surrounding transaction.
+def test_a_swap_is_timed_and_the_loaded_version_follows_it(transactional_db, api, cf_version, cf_version_two):
     assert api.get("/api/v1/recommendations/C0001/").status_code == 200
     assert value("hybridrec_loaded_version", kind="cf") == cf_version.pk
     swaps = value("hybridrec_model_swap_seconds_count", kind="cf")
