@@ -17,10 +17,12 @@ DEMO_ENV = DATABASE_URL=sqlite:///$(abspath $(DEMO_DIR))/db.sqlite3 MEDIA_ROOT=$
 	HYBRIDREC_ARTIFACT_ROOTS=$(abspath $(DEMO_DIR))/artifacts
 # Quiet pip, no byte-compiling of every installed file (imports compile what they use). A pip
 # config that lists index folders missing on this machine makes pip warn twice per package: drop those.
+# Tests that start servers, a browser, Spark or an S3 API: `make test-slow` runs them.
+SLOW_SUITES = slow or gunicorn or browser or multinode or spark or schemathesis
 PIP_INSTALL = $(PY) -m pip install --quiet --no-compile --disable-pip-version-check
 PIP_FILTER = 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: install install-dev demo demo-data demo-reset-password test lint format serve worker bench bench-serve soak clean-demo
+.PHONY: install install-dev demo demo-data demo-reset-password test test-slow lint format serve worker bench bench-serve soak clean-demo
 
 $(PY):
 	@echo "Creating $(VENV) and installing the requirements (quietly)"
@@ -70,7 +72,11 @@ worker: install
 test: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not ($(SLOW_SUITES))"
+
+## test-slow: the suites that start servers, browsers, Spark or S3 (CI runs them after `make test`).
+test-slow: install-dev
+	$(PY) -m pytest -m "$(SLOW_SUITES)"
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
