@@ -90,7 +90,7 @@ def build_once(ctx: Context, scale: Scale, case: str, path: Path, arguments: lis
         raise RuntimeError(f"{' '.join(arguments[:1])} failed:\n{finished.stderr[-3000:]}")
     bundles = [p for p in (scratch / "media").rglob("*.joblib") if p.is_file() and "cache" not in p.parts]
     output = max(bundles, key=lambda p: p.stat().st_mtime)
-    result = {
+    result: dict[str, Any] = {
         "seconds": finished.seconds,
         "peak_rss_bytes": finished.peak_rss_bytes,
         "read_seconds": read,
