@@ -364,19 +364,22 @@ def _write_interactions_npz(path: Path, scale: Scale, parts: dict[str, np.ndarra
 # --- the seed layout's {id: row} dicts, as pickle opcodes from numpy -------------------------
 
 _BATCH = 1000  # pickle's own SETITEMS batch
+_BATCHES_PER_FRAME = 6  # 60 KB frames, as pickle's 64 KB frame target gives
 _PAIR = np.dtype([("key_op", "u1"), ("key", "<i4"), ("value_op", "u1"), ("value", "<i4")])
 
 
 def int_mapping_opcodes(numbers: np.ndarray) -> Iterator[bytes]:
-    """Yield the pickle opcodes of ``{int(numbers[row]): row}`` after an EMPTY_DICT, in chunks.
+    """Yield the pickle opcodes of ``{int(numbers[row]): row}``, in frames as protocol 4 writes them.
 
-    Keys and rows must fit in 31 bits (BININT). No dict or int object is made.
+    Keys and rows must fit in 31 bits (BININT). No dict or int object is made. Like
+    ``pickle.dump``, the opcodes come in frames of about 64 KB (a reader takes a frame in one
+    read, then its opcodes from memory).
     """
     numbers = np.asarray(numbers, dtype=np.int64)
     if numbers.size and (numbers.min() < 0 or numbers.max() >= 2**31):
         raise ValueError("ids must fit in 31 bits")
-    yield pickle.EMPTY_DICT
-    chunk_rows = 100 * _BATCH
+    yield _frame(pickle.EMPTY_DICT)
+    chunk_rows = _BATCHES_PER_FRAME * _BATCH * 16
     for start in range(0, numbers.shape[0], chunk_rows):
         stop = min(start + chunk_rows, numbers.shape[0])
         pairs = np.empty(stop - start, dtype=_PAIR)
@@ -384,11 +387,18 @@ def int_mapping_opcodes(numbers: np.ndarray) -> Iterator[bytes]:
         pairs["key"] = numbers[start:stop]
         pairs["value"] = np.arange(start, stop)
         raw = pairs.tobytes()
-        width = _PAIR.itemsize * _BATCH
+        batch = _PAIR.itemsize * _BATCH
         out = bytearray()
-        for offset in range(0, len(raw), width):
-            out += pickle.MARK + raw[offset : offset + width] + pickle.SETITEMS
+        for frame_start in range(0, len(raw), batch * _BATCHES_PER_FRAME):
+            frame = bytearray()
+            for offset in range(frame_start, min(frame_start + batch * _BATCHES_PER_FRAME, len(raw)), batch):
+                frame += pickle.MARK + raw[offset : offset + batch] + pickle.SETITEMS
+            out += _frame(bytes(frame))
         yield bytes(out)
+
+
+def _frame(body: bytes) -> bytes:
+    return pickle.FRAME + struct.pack("<Q", len(body)) + body
 
 
 def write_int_mapping_pickle(path: Path, numbers: np.ndarray) -> None:

@@ -106,6 +106,8 @@ def _mapping(folder, stem, limits=DEFAULT_LIMITS):
         mapping = safe_pickle_load(path, allowed=MAPPING_GLOBALS, limits=limits)
     if not isinstance(mapping, dict):
         raise CorruptBundle(f"{path.name} holds a {type(mapping).__name__}, not a dict of id → row")
+    if set(map(type, mapping.values())) <= {int}:
+        return mapping  # already id → row; checked in C, no Python loop over ten million ids
     try:
         return {key: int(value) for key, value in mapping.items()}
     except (TypeError, ValueError):

@@ -19,22 +19,90 @@ def is_seed_bundle(obj):
 
 def ids_from_mapping(mapping, n_rows, label):
     """Return ids in row order from a ``{id: row}`` mapping covering rows ``0..n_rows-1``."""
+    return mapping_ids(mapping, n_rows, label)[0]
+
+
+def mapping_ids(mapping, n_rows, label):
+    """Return ``(ids, numbers)`` in row order from a ``{id: row}`` mapping covering ``0..n_rows-1``.
+
+    ``ids`` is the ``<U`` text of each row's id; ``numbers`` is int64 (n_rows,) when every id is
+    an integer (the seed's customer numbers), else None. Keys and rows are read in C
+    (``np.fromiter``, ``map``), never by a Python loop over the customers.
+    """
     if not isinstance(mapping, dict):
         raise CorruptBundle(f"{label} mapping is a {type(mapping).__name__}, not a dict of id → row")
     if len(mapping) != n_rows:
         raise CorruptBundle(f"{label} mapping has {len(mapping)} ids but the factors have {n_rows} rows")
-    if any(not isinstance(key, str | int | np.integer) or isinstance(key, bool) for key in mapping):
+    key_types = set(map(type, mapping))
+    if any(not issubclass(kind, str | int | np.integer) or issubclass(kind, bool) for kind in key_types):
         raise CorruptBundle(f"{label} mapping ids must be text or integers")
     try:
         rows = np.fromiter(mapping.values(), dtype=np.int64, count=len(mapping))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise CorruptBundle(f"{label} mapping values must be integer row numbers") from None
-    if rows.size and (rows.min() < 0 or rows.max() >= n_rows or np.unique(rows).size != n_rows):
+    if rows.size and (
+        rows.min() < 0 or rows.max() >= n_rows or np.bincount(rows, minlength=n_rows).max() != 1
+    ):
         raise CorruptBundle(f"{label} mapping rows are not a permutation of 0..{n_rows - 1}")
-    keys = id_array(list(mapping.keys()))
+    numbers = None
+    if key_types <= {int, np.int64, np.int32}:
+        try:
+            numbers = np.fromiter(mapping.keys(), dtype=np.int64, count=len(mapping))
+        except OverflowError:  # beyond 64 bits: spelled as text below
+            numbers = None
+    if numbers is not None:
+        keys = integers_as_text(numbers)
+    elif key_types == {str}:
+        keys = np.array(list(mapping), dtype=str)
+    else:
+        keys = id_array(list(mapping.keys()))
     ids = np.empty(n_rows, dtype=keys.dtype)
     ids[rows] = keys
-    return ids
+    if numbers is not None:
+        row_numbers = np.empty(n_rows, dtype=np.int64)
+        row_numbers[rows] = numbers
+        numbers = row_numbers
+    return ids, numbers
+
+
+def integers_as_text(numbers):
+    """Return int64 numbers as ``<U`` decimal text (what ``str(int)`` gives), digit by digit in numpy.
+
+    numpy's own int-to-text cast goes through a Python object per value (9 s for ten million).
+    """
+    numbers = np.asarray(numbers, dtype=np.int64)
+    if numbers.size == 0:
+        return np.empty(0, dtype="<U1")
+    negative = numbers < 0
+    magnitude = (
+        np.abs(numbers.astype(np.float64)) if numbers.min() == np.iinfo(np.int64).min else np.abs(numbers)
+    )
+    if magnitude.dtype != np.int64:  # -2**63 has no int64 magnitude: spell it the slow, exact way
+        return np.array([str(int(value)) for value in numbers.tolist()], dtype=str)
+    powers = 10 ** np.arange(19, dtype=np.int64)  # 10**0 .. 10**18
+    digits = np.maximum(np.searchsorted(powers, magnitude, side="right"), 1)
+    most = int(digits.max())
+    # Right-aligned digits (leading zeros for shorter numbers), one column per pass (division by
+    # a scalar is numpy's fast path), then each group of the same length and sign moved to the
+    # left edge: at most 2 × 19 groups.
+    right = np.empty((numbers.shape[0], most), dtype=np.uint32)
+    rest = magnitude.copy()
+    for column in range(most - 1, -1, -1):
+        quotient = rest // 10
+        right[:, column] = rest - quotient * 10 + ord("0")
+        rest = quotient
+    width = most + int(negative.any())
+    if not negative.any() and (digits == most).all():
+        return right.view(f"<U{width}").reshape(-1)
+    codes = np.zeros((numbers.shape[0], width), dtype=np.uint32)
+    for count in np.unique(digits).tolist():
+        same = digits == count
+        for sign in (0, 1):
+            chosen = np.nonzero(same & (negative == bool(sign)))[0]
+            if chosen.size:
+                codes[chosen, sign : sign + count] = right[chosen, most - count :]
+    codes[negative, 0] = ord("-")
+    return codes.view(f"<U{width}").reshape(-1)
 
 
 def id_column(values):
@@ -57,8 +125,12 @@ def factors(value, label):
     return np.ascontiguousarray(value, dtype=np.float32)
 
 
-def recs_csr(recs, user_ids, item_ids):
-    """Group a ``customer_id, item_id, score[, rank]`` table into CSR arrays over customers."""
+def recs_csr(recs, user_ids, item_ids, *, user_numbers=None, item_numbers=None):
+    """Group a ``customer_id, item_id, score[, rank]`` table into CSR arrays over customers.
+
+    With ``user_numbers`` / ``item_numbers`` (the integer ids of each row, from ``mapping_ids``),
+    integer id columns are matched by number: no text is made per recommendation.
+    """
     import pandas as pd
 
     if recs is None:
@@ -69,8 +141,8 @@ def recs_csr(recs, user_ids, item_ids):
     missing = {"customer_id", "item_id", "score"} - set(recs.columns)
     if missing:
         raise CorruptBundle(f"recommendations lack columns: {', '.join(sorted(missing))}")
-    user_rows = pd.Index(user_ids).get_indexer(id_column(recs["customer_id"]))
-    item_rows = pd.Index(item_ids).get_indexer(id_column(recs["item_id"]))
+    user_rows = _rows_of(recs["customer_id"], user_ids, user_numbers)
+    item_rows = _rows_of(recs["item_id"], item_ids, item_numbers)
     for rows, column, label in ((user_rows, "customer_id", "customers"), (item_rows, "item_id", "items")):
         unknown = rows < 0
         if unknown.any():
@@ -83,6 +155,46 @@ def recs_csr(recs, user_ids, item_ids):
         raise CorruptBundle("recommendations hold scores that are missing or not numbers")
     key = recs["rank"].to_numpy(dtype=np.float64) if "rank" in recs.columns else -scores
     return csr_from_rows(user_rows, item_rows, len(user_ids), values=scores, sort_key=key)
+
+
+def _rows_of(column, ids, numbers):
+    """Return the row of each id in a DataFrame column (int64, -1 where unknown)."""
+    import pandas as pd
+
+    if numbers is not None:
+        integral = _integral(column)
+        if integral is not None:
+            return rows_by_number(numbers, integral)
+    return pd.Index(ids).get_indexer(id_column(column))
+
+
+def _integral(column):
+    """Return an id column as int64 when it holds integers (or integral floats), else None."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(column):
+        return None
+    if pd.api.types.is_integer_dtype(column) and column.notna().all():
+        return column.to_numpy(dtype=np.int64)
+    if pd.api.types.is_float_dtype(column) and column.notna().all():
+        values = column.to_numpy(dtype=np.float64)
+        if (
+            np.isfinite(values).all()
+            and (values == np.round(values)).all()
+            and np.abs(values).max(initial=0) < 2**53
+        ):
+            return values.astype(np.int64)
+    return None
+
+
+def rows_by_number(numbers, wanted):
+    """Return the row of each of ``wanted`` in ``numbers`` (int64, -1 where absent), by binary search."""
+    if numbers.shape[0] == 0:
+        return np.full(wanted.shape[0], -1, dtype=np.int64)
+    order = np.argsort(numbers, kind="stable")
+    ordered = numbers[order]
+    at = np.minimum(np.searchsorted(ordered, wanted), ordered.shape[0] - 1)
+    return np.where(ordered[at] == wanted, order[at], -1)
 
 
 def interactions_csr(matrix, n_users, n_items):
@@ -116,9 +228,11 @@ def cf_from_parts(
     """Return the CF array set from the seed layout's parts."""
     user_factors = factors(user_factors, "user_factors")
     item_factors = factors(item_factors, "item_factors")
-    user_ids = ids_from_mapping(customer_mapping, user_factors.shape[0], "customer")
-    item_ids = ids_from_mapping(item_mapping, item_factors.shape[0], "item")
-    indptr, indices, scores = recs_csr(recs, user_ids, item_ids)
+    user_ids, user_numbers = mapping_ids(customer_mapping, user_factors.shape[0], "customer")
+    item_ids, item_numbers = mapping_ids(item_mapping, item_factors.shape[0], "item")
+    indptr, indices, scores = recs_csr(
+        recs, user_ids, item_ids, user_numbers=user_numbers, item_numbers=item_numbers
+    )
     inter_indptr, inter_indices = interactions_csr(interactions, len(user_ids), len(item_ids))
     if item_similarity is not None:
         item_similarity = factors(item_similarity, "item_similarity")
