@@ -112,8 +112,20 @@ def dataset(scale: "str | Scale", form: str, ctx: Context) -> Path:
     started = time.perf_counter()
     ctx.log(f"writing {form} at {scale.label} into {folder}")
     _WRITERS[form](scale, folder, path, ctx)
-    ctx.log(f"wrote {form} at {scale.label} in {time.perf_counter() - started:.1f} s")
+    seconds = time.perf_counter() - started
+    _record_path(path).write_text(json.dumps({"seconds": seconds, "written_at": time.strftime("%F %T")}))
+    ctx.log(f"wrote {form} at {scale.label} in {seconds:.1f} s")
     return path
+
+
+def write_seconds(scale: "str | Scale", form: str, ctx: Context) -> float | None:
+    """Return how many seconds writing ``form`` at ``scale`` took (its parts aside), or None if unrecorded."""
+    record = _record_path(ctx.data_dir / scale_of(scale).folder_name / _FILE_NAMES[form])
+    return json.loads(record.read_text())["seconds"] if record.is_file() else None
+
+
+def _record_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.written.json")
 
 
 def size_bytes(path: Path) -> int:

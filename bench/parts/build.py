@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.data import SCALES, Scale, dataset, size_bytes
-from bench.measure import page_cache_read_seconds, run_measured
+from bench.measure import bench_env, page_cache_read_seconds, run_measured, warm_imports
 from bench.report import Chart, Context, Section, Table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +69,13 @@ def scratch_env(folder: Path) -> dict[str, str]:
     sys.path.insert(0, str(ROOT))
     from tests.support.processes import SHARED_SERVICES, server_env
 
-    return server_env(folder, without=SHARED_SERVICES, HYBRIDREC_MAX_BUNDLE_BYTES=BENCH_MAX_BYTES)
+    env = server_env(folder, without=SHARED_SERVICES, HYBRIDREC_MAX_BUNDLE_BYTES=BENCH_MAX_BYTES)
+    # The byte-code cache and thread settings of every measured process (bench.measure.bench_env),
+    # with the product's own BLAS threads.
+    cached = bench_env(folder.parent, ROOT)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = cached["PYTHONPYCACHEPREFIX"]
+    return env
 
 
 def build_once(ctx: Context, scale: Scale, case: str, path: Path, arguments: list[str]) -> dict[str, Any]:
@@ -78,6 +84,7 @@ def build_once(ctx: Context, scale: Scale, case: str, path: Path, arguments: lis
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     env = scratch_env(scratch)
+    warm_imports(env, ROOT)
     manage = [sys.executable, str(ROOT / "manage.py")]
     migrated = run_measured([*manage, "migrate", "--noinput", "-v0"], env=env, cwd=ROOT)
     if migrated.returncode != 0:
