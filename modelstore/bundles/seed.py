@@ -9,6 +9,8 @@ from .exceptions import CorruptBundle, IncompatibleBundle
 from .layout import cf_arrays, csr_from_rows, id_array
 from .metadata import plain_metadata
 
+# Integer ids spanning at most this many times their count are looked up in a table by number.
+DENSE_RANGE_FACTOR = 8
 SEED_KEYS = frozenset({"recs_df", "user_factors", "item_factors", "customer_mapping", "item_mapping"})
 
 
@@ -188,9 +190,21 @@ def _integral(column):
 
 
 def rows_by_number(numbers, wanted):
-    """Return the row of each of ``wanted`` in ``numbers`` (int64, -1 where absent), by binary search."""
+    """Return the row of each of ``wanted`` in ``numbers`` (int64, -1 where absent).
+
+    Ids that span a range of at most ``DENSE_RANGE_FACTOR`` × their count (customer numbers
+    usually do) are looked up in a table indexed by number; others by binary search.
+    """
     if numbers.shape[0] == 0:
         return np.full(wanted.shape[0], -1, dtype=np.int64)
+    low, high = int(numbers.min()), int(numbers.max())
+    if high - low < DENSE_RANGE_FACTOR * numbers.shape[0]:
+        table = np.full(high - low + 1, -1, dtype=np.int64)
+        table[numbers - low] = np.arange(numbers.shape[0])
+        inside = (wanted >= low) & (wanted <= high)
+        rows = np.full(wanted.shape[0], -1, dtype=np.int64)
+        rows[inside] = table[wanted[inside] - low]
+        return rows
     order = np.argsort(numbers, kind="stable")
     ordered = numbers[order]
     at = np.minimum(np.searchsorted(ordered, wanted), ordered.shape[0] - 1)

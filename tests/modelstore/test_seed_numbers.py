@@ -40,9 +40,10 @@ def test_integers_are_spelled_as_python_spells_them():
 
 
 @pytest.mark.parametrize("shuffle", [False, True])
-def test_integer_ids_convert_to_the_same_arrays_as_their_text(shuffle):
+@pytest.mark.parametrize("spacing", [7, 1000])  # looked up in a table by number; by binary search
+def test_integer_ids_convert_to_the_same_arrays_as_their_text(shuffle, spacing):
     rng = np.random.default_rng(0)
-    customers = [12346 + 7 * i for i in range(40)][::-1]
+    customers = [12346 + spacing * i for i in range(40)][::-1]
     items = [900 + i for i in range(15)]
     recs = _recs(customers, items, rng, shuffle)
     as_text = recs.assign(customer_id=recs["customer_id"].astype(str), item_id=recs["item_id"].astype(str))
@@ -55,13 +56,13 @@ def test_integer_ids_convert_to_the_same_arrays_as_their_text(shuffle):
     for name in by_number:
         assert np.array_equal(by_number[name], by_text[name]), name
         assert np.array_equal(by_number[name], by_float[name]), name
-    assert by_number["user_ids"][0] == "12619"
+    assert by_number["user_ids"][0] == str(12346 + spacing * 39)
 
 
 def test_an_unknown_integer_customer_is_refused_with_an_example():
     rng = np.random.default_rng(0)
     recs = _recs([1, 2, 3], [10, 11], rng, shuffle=False)
-    recs.loc[recs.index[0], "customer_id"] = 99
+    recs.loc[recs.index[0], "customer_id"] = 99  # beyond the table of numbers 1..3
     with pytest.raises(CorruptBundle, match="1 customers not in the mapping, e.g. np.int64\\(99\\)|e.g. 99"):
         convert_seed_bundle(_seed([1, 2, 3], [10, 11], recs))
 
