@@ -12,12 +12,13 @@ read into memory. Opening never runs code from the file (see ``safe.py``).
 import datetime as dt
 import hashlib
 import importlib.metadata
+import io
 import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import joblib
 import numpy as np
@@ -200,20 +201,41 @@ def write_bundle(
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(handle)
     try:
-        joblib.dump(document, temporary, compress=(algorithm, level) if algorithm else 0)
-        with open(temporary, "rb") as written:
-            os.fsync(written.fileno())
+        with open(temporary, "wb") as output:
+            writer = _HashingWriter(output)
+            joblib.dump(document, writer, compress=(algorithm, level) if algorithm else 0)
+            output.flush()
+            os.fsync(output.fileno())
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return WrittenBundle(
         path=target,
-        sha256=file_sha256(target),
+        sha256=writer.digest.hexdigest(),
         size_bytes=target.stat().st_size,
         compression=algorithm,
         metadata=full_metadata,
     )
+
+
+class _HashingWriter(io.RawIOBase):
+    """A write-only file that hashes what passes through it: the file's sha256 without reading it back."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        super().__init__()
+        self.handle = handle
+        self.digest = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.digest.update(data)
+        return self.handle.write(data)
+
+    def tell(self) -> int:  # joblib aligns arrays for memory-mapping by the position
+        return self.handle.tell()
 
 
 def _document(obj: object, path: PathLike) -> dict[str, Any]:
