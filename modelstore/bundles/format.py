@@ -166,12 +166,15 @@ def write_bundle(
     arrays: Mapping[str, ArrayInput],
     metadata: Metadata | None = None,
     compress: str | tuple[str, int] | None = None,
+    content_sha256: str | None = None,
 ) -> WrittenBundle:
     """Write a bundle atomically (temporary file, then rename) and return what was written.
 
     ``compress`` is None (memory-mappable, the default), ``"zlib"``, ``"gzip"``, ``"lz4"``,
     ``"xz"``, optionally with a level (``"lz4:3"``). ``metadata`` is stored as plain JSON
     types (``InvalidMetadata`` when it cannot be), so what this writes, the reader accepts.
+    ``content_sha256`` is ``content_hash(arrays)`` when the caller has just computed it (one
+    pass over every byte fewer; verification recomputes it from the file either way).
     """
     if kind not in KINDS:
         raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
@@ -185,7 +188,7 @@ def write_bundle(
         "created_at": metadata.get("created_at", now),
         "kind": kind,
         "counts": counts(kind, checked),
-        "content_sha256": content_hash(checked),
+        "content_sha256": content_sha256 or content_hash(checked),
         "libraries": library_versions(),
         "compression": algorithm,
     }

@@ -122,7 +122,12 @@ def register_loaded(
         else:
             metadata = {k: v for k, v in metadata.items() if k not in ("counts", "content_sha256")}
             written = write_bundle(
-                staged, kind=loaded.kind, arrays=loaded.arrays, metadata=metadata, compress=compress
+                staged,
+                kind=loaded.kind,
+                arrays=loaded.arrays,
+                metadata=metadata,
+                compress=compress,
+                content_sha256=digest,
             )
             sha256, metadata, compression = written.sha256, written.metadata, written.compression
         name = storage.store(staged, sha256)
