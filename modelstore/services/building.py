@@ -68,6 +68,7 @@ def version_build(
             compress=compress,
             version=version,
         )
+        del loaded  # the converted arrays are stored: free them before verification maps the file
     result = complete(result, verify=verify, activate=activate, user=user)
     return Registered(result.version, result.created, time.perf_counter() - started)
 

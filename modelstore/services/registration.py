@@ -218,6 +218,7 @@ def version_register(
             user=user,
             compress=compress,
         )
+    del loaded  # the converted arrays are stored: free them before verification maps the file
     if result.created:
         audit.log_version_action(
             user=user, version=result.version, flag=audit.ADDITION, message=f"Registered from {name}."
