@@ -71,6 +71,22 @@ class Context:
     log: Callable[[str], None] = print
     remeasure_seed: bool = False
     previous: Section | None = None
+    scales: tuple[str, ...] = ()
+
+    def scales_to_run(self, default: list[str]) -> list[str]:
+        """Return the scales a part measures now: ``--scales`` when given (among ``default``), else all."""
+        return [name for name in default if not self.scales or name in self.scales]
+
+    def kept_results(self, default: list[str], run: list[str]) -> dict[str, Any]:
+        """Return the saved per-scale results of the scales in ``default`` this run leaves out.
+
+        A part stores ``data["results"][scale]`` with ``data["measured_at"][scale]``; running one
+        scale again (``--scales``) keeps the others as they were measured, each with its own date.
+        """
+        if self.previous is None:
+            return {}
+        saved = self.previous.data.get("results", {})
+        return {name: saved[name] for name in default if name not in run and name in saved}
 
     def chart_path(self, name: str) -> Path:
         """Return where a chart named ``name`` (e.g. ``load.png``) is written."""

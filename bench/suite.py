@@ -53,6 +53,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="measure joblib.load of the 10 M seed bundle again instead of reusing the saved figure",
     )
+    parser.add_argument(
+        "--scales",
+        default="",
+        help="comma-separated scales to measure now (e.g. seed or 10m); the others keep their saved results",
+    )
     parser.add_argument("--out", type=Path, help="report folder (default docs/, or bench/out/quick/)")
     args = parser.parse_args(argv)
     wanted = [name.strip() for name in args.only.split(",") if name.strip()]
@@ -91,6 +96,7 @@ def run_parts(args: argparse.Namespace, report_root: Path) -> int:
             log=prefixed_log(name),
             remeasure_seed=args.remeasure_seed,
             previous=section_from_json(saved) if saved else None,
+            scales=tuple(name.strip() for name in args.scales.split(",") if name.strip()),
         )
         started = time.perf_counter()
         log(f"[{name}] running")

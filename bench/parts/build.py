@@ -14,6 +14,7 @@ Run alone: ``python -m bench --only build``.
 import re
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,10 @@ CASES = (
 
 
 def run(ctx: Context) -> Section:
-    scales = [SCALES["tiny"]] if ctx.quick else [SCALES["seed"], SCALES["10m"]]
-    results: dict[str, dict[str, Any]] = {}
-    for scale in scales:
+    default = ["tiny"] if ctx.quick else ["seed", "10m"]
+    to_run = [SCALES[name] for name in ctx.scales_to_run(default)]
+    results: dict[str, dict[str, Any]] = ctx.kept_results(default, [scale.name for scale in to_run])
+    for scale in to_run:
         scratch = ctx.data_dir / "build-scratch"
         env = _migrated_scratch(scratch)
         results[scale.name] = {}
@@ -56,6 +58,7 @@ def run(ctx: Context) -> Section:
             path = dataset(scale, form, ctx)
             results[scale.name][case] = build_once(ctx, scale, case, path, arguments, scratch, env)
         shutil.rmtree(scratch, ignore_errors=True)
+    scales = [SCALES[name] for name in default if name in results]
     section = Section(
         key="build",
         title="Build: a bundle from the seed layout at scale",
@@ -128,6 +131,7 @@ def build_once(
         "input_bytes": size_bytes(path),
         "output_bytes": output.stat().st_size,
         "summary": summary,
+        "measured_at": time.strftime("%Y-%m-%d", time.gmtime()),
         # What the command itself reports for the service call, without its process's start.
         "service_seconds": float(match.group(1)) if (match := SERVICE_SECONDS.search(summary)) else None,
     }
@@ -178,8 +182,12 @@ def _table(scale: Scale, results: dict[str, Any]) -> Table:
             "the bundle."
         ),
         note="One run per row (in a fresh scratch registry); the build includes writing, hashing, "
-        "storing and verifying the bundle, as the command does.",
+        f"storing and verifying the bundle, as the command does; measured {rows_measured(results)}.",
     )
+
+
+def rows_measured(results: dict[str, Any]) -> str:
+    return ", ".join(sorted({r.get("measured_at", "") for r in results.values()}))
 
 
 def _notes(scales: list[Scale], results: dict[str, Any]) -> list[str]:

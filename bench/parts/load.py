@@ -52,13 +52,15 @@ SEED_CACHE_KEY = "seed_bundle_joblib_load_10m"
 
 
 def run(ctx: Context) -> Section:
-    scales = [SCALES["tiny"]] if ctx.quick else [SCALES["seed"], SCALES["10m"]]
-    results: dict[str, dict[str, Any]] = {}
-    limits: dict[str, dict[str, float]] = {}
+    default = ["tiny"] if ctx.quick else ["seed", "10m"]
+    to_run = [SCALES[name] for name in ctx.scales_to_run(default)]
+    results: dict[str, dict[str, Any]] = ctx.kept_results(default, [scale.name for scale in to_run])
+    saved_limits = ctx.previous.data.get("limits", {}) if ctx.previous else {}
+    limits: dict[str, dict[str, float]] = {name: saved_limits[name] for name in results}
     reused: dict[str, Any] = {}
     env = bench_env(ctx.data_dir, ROOT)
     warm_imports(env, ROOT)
-    for scale in scales:
+    for scale in to_run:
         repeat = 1 if ctx.quick else 3
         results[scale.name] = {}
         for case, _title, form in CASES:
@@ -85,6 +87,7 @@ def run(ctx: Context) -> Section:
             )
         native = dataset(scale, "native", ctx)
         limits[scale.name] = {"mmap_seconds": mmap_open_seconds(native)}
+    scales = [SCALES[name] for name in default if name in results]
     section = Section(
         key="load",
         title="Load: seconds until a model answers",

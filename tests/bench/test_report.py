@@ -76,3 +76,16 @@ def test_unknown_parts_are_refused_with_the_valid_ones(capsys):
     with pytest.raises(SystemExit):
         suite.parse_args(["--only", "load,nonsense"])
     assert "unknown part(s) nonsense; valid parts are load, build" in capsys.readouterr().err
+
+
+def test_a_run_of_one_scale_keeps_the_other_scales_saved_results(tmp_path):
+    from bench.report import Context
+
+    saved = _section("load", "Load", 0.25)
+    saved.data = {"results": {"seed": {"native": 1}, "10m": {"native": 2}}}
+    ctx = Context(
+        quick=False, data_dir=tmp_path, out_dir=tmp_path, charts_dir=tmp_path, previous=saved, scales=("10m",)
+    )
+
+    assert ctx.scales_to_run(["seed", "10m"]) == ["10m"]
+    assert ctx.kept_results(["seed", "10m"], ["10m"]) == {"seed": {"native": 1}}
