@@ -231,7 +231,10 @@ def _table(scale: Scale, results: dict[str, Any], limits: dict[str, float]) -> T
             "that read: it maps the arrays and unpickles a small header, so its floor is the mmap "
             "calls, not the bytes. Every case that copies the data is bound by its own page-cache read."
         ),
-        note=("Median of 3 fresh processes per case (1 for the 10 M seed layout cases and in a quick run)."),
+        note=(
+            "Median of 3 fresh processes per case (1 for the 10 M seed layout cases and in a quick run); "
+            f"measured {native.get('measured_at', '')}."
+        ),
     )
 
 
