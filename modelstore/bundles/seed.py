@@ -201,6 +201,8 @@ def rows_by_number(numbers, wanted):
     if high - low < DENSE_RANGE_FACTOR * numbers.shape[0]:
         table = np.full(high - low + 1, -1, dtype=np.int64)
         table[numbers - low] = np.arange(numbers.shape[0])
+        if wanted.shape[0] and int(wanted.min()) >= low and int(wanted.max()) <= high:
+            return table[wanted - low]  # the usual case: every id within the mapping's range
         inside = (wanted >= low) & (wanted <= high)
         rows = np.full(wanted.shape[0], -1, dtype=np.int64)
         rows[inside] = table[wanted[inside] - low]

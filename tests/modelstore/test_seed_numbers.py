@@ -83,3 +83,11 @@ def test_triples_already_in_order_group_as_a_sort_would():
     # Ties keep their order, as the stable sort keeps them.
     tied = np.array([0.1, 0.2, 0.2, -1.0, 0.0, 9.0])
     assert csr_from_rows(rows, columns, 4, sort_key=tied)[1].tolist() == [5, 1, 4, 2, 0, 3]
+
+
+def test_an_unknown_integer_customer_between_known_ones_is_refused():
+    rng = np.random.default_rng(0)
+    recs = _recs([1, 3, 4], [10, 11], rng, shuffle=False)
+    recs.loc[recs.index[0], "customer_id"] = 2  # inside the range of numbers, but no one's
+    with pytest.raises(CorruptBundle, match="1 customers not in the mapping"):
+        convert_seed_bundle(_seed([1, 3, 4], [10, 11], recs))
