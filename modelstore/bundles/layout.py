@@ -88,19 +88,25 @@ def csr_from_rows(rows, columns, n_rows, *, values=None, sort_key=None):
     return indptr, indices, values if order is None else values[order]
 
 
+_ORDER_CHUNK = 4_000_000
+
+
 def _in_order(rows, key):
     """Return True when triples already come grouped by row with ``key`` ascending within each.
 
     Tables written row by row (the seed's recommendations, best first) need no sort: a check
     that reads both arrays once instead of a lexsort over hundreds of millions of entries.
     """
-    if rows.shape[0] < 2:
-        return True
-    step = np.diff(rows)
-    if (step < 0).any():
-        return False
-    same = step == 0
-    return bool((np.diff(key)[same] >= 0).all())
+    # In chunks (overlapping by one entry), so the differences never take more memory than a
+    # chunk's: at 100 M recommendations the whole-array temporaries would be gigabytes.
+    for start in range(0, max(rows.shape[0] - 1, 0), _ORDER_CHUNK):
+        stop = min(start + _ORDER_CHUNK + 1, rows.shape[0])
+        step = np.diff(rows[start:stop])
+        if (step < 0).any():
+            return False
+        if (np.diff(key[start:stop])[step == 0] < 0).any():
+            return False
+    return True
 
 
 def cf_arrays(

@@ -155,8 +155,15 @@ def recs_csr(recs, user_ids, item_ids, *, user_numbers=None, item_numbers=None):
     scores = pd.to_numeric(recs["score"], errors="coerce").to_numpy(dtype=np.float64)
     if not np.isfinite(scores).all():
         raise CorruptBundle("recommendations hold scores that are missing or not numbers")
-    key = recs["rank"].to_numpy(dtype=np.float64) if "rank" in recs.columns else -scores
-    return csr_from_rows(user_rows, item_rows, len(user_ids), values=scores, sort_key=key)
+    values = scores.astype(np.float32)
+    if "rank" in recs.columns:
+        key = recs["rank"].to_numpy(dtype=np.float64)
+    elif scores.flags.writeable and not np.may_share_memory(scores, recs["score"].to_numpy()):
+        key = np.negative(scores, out=scores)  # our own copy: one array fewer at 100 M rows
+    else:
+        key = -scores
+    del scores
+    return csr_from_rows(user_rows, item_rows, len(user_ids), values=values, sort_key=key)
 
 
 def _rows_of(column, ids, numbers):

@@ -47,7 +47,9 @@ def test_integer_ids_convert_to_the_same_arrays_as_their_text(shuffle, spacing):
     items = [900 + i for i in range(15)]
     recs = _recs(customers, items, rng, shuffle)
     as_text = recs.assign(customer_id=recs["customer_id"].astype(str), item_id=recs["item_id"].astype(str))
+    before = recs.copy()
     by_number = convert_seed_bundle(_seed(customers, items, recs))[1]
+    pd.testing.assert_frame_equal(recs, before)  # the caller's table is left as it was
     by_text = convert_seed_bundle(_seed([str(c) for c in customers], [str(i) for i in items], as_text))[1]
     # A CSV read gives integral floats: 12346.0 is customer 12346.
     as_floats = recs.assign(customer_id=recs["customer_id"].astype(float))
@@ -67,7 +69,9 @@ def test_an_unknown_integer_customer_is_refused_with_an_example():
         convert_seed_bundle(_seed([1, 2, 3], [10, 11], recs))
 
 
-def test_triples_already_in_order_group_as_a_sort_would():
+@pytest.mark.parametrize("chunk", [2, 3, 4_000_000])  # the order check runs in chunks
+def test_triples_already_in_order_group_as_a_sort_would(chunk, monkeypatch):
+    monkeypatch.setattr("modelstore.bundles.layout._ORDER_CHUNK", chunk)
     rows = np.array([0, 0, 0, 2, 2, 3])
     columns = np.array([5, 1, 4, 2, 0, 3])
     key = np.array([0.1, 0.2, 0.3, -1.0, 0.0, 9.0])  # ascending within rows
@@ -83,6 +87,9 @@ def test_triples_already_in_order_group_as_a_sort_would():
     # Ties keep their order, as the stable sort keeps them.
     tied = np.array([0.1, 0.2, 0.2, -1.0, 0.0, 9.0])
     assert csr_from_rows(rows, columns, 4, sort_key=tied)[1].tolist() == [5, 1, 4, 2, 0, 3]
+    # Out of order only across a chunk's edge: still sorted.
+    late = np.array([0.1, 0.2, 0.3, 5.0, 0.0, 9.0])
+    assert csr_from_rows(rows, columns, 4, sort_key=late)[1].tolist() == [5, 1, 4, 0, 2, 3]
 
 
 def test_an_unknown_integer_customer_between_known_ones_is_refused():
