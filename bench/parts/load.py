@@ -255,11 +255,13 @@ def _notes(scales: list[Scale], results: dict[str, Any], reused: dict[str, Any])
             + f"; joblib.load of the seed bundle {ratio:,.0f}× slower "
             f"(target ≥ {SEED_RATIO_TARGET}×: {'met' if ratio >= SEED_RATIO_TARGET else 'NOT met'})."
         )
-    if reused:
+    seed_10m = results.get("10m", {}).get("seed-bundle")
+    if seed_10m:
         notes.append(
-            f"The 10 M seed bundle's joblib.load was measured once ({reused['measured_at']}, "
-            f"{reused['load_seconds']:.1f} s in process) and that figure is reused; "
-            "`python -m bench --only load --remeasure-seed` measures it again."
+            f"The 10 M seed bundle's joblib.load is measured once ({seed_10m['measured_at']}: "
+            f"{seed_10m['load_seconds']:.1f} s in process, one process) and "
+            + ("reused by this run" if reused else "reused by later runs")
+            + "; `python -m bench --only load --remeasure-seed` measures it again."
         )
     if any(scale.name == "10m" for scale in scales):
         notes.append(
