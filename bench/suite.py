@@ -3,6 +3,7 @@
     python -m bench                          # every part (make bench)
     python -m bench --quick                  # tiny sizes, under 2 minutes (make bench-quick)
     python -m bench --only load,build        # some parts; the others' saved JSON stays as it is
+    python -m bench --only load --scales 10m # one scale; the others' saved results stay
     python -m bench --report-only            # render the report from the saved JSON
 
 A full run writes ``docs/bench/<part>.json``, the charts ``docs/bench/*.png`` and
@@ -38,6 +39,7 @@ COMMANDS = """\
 make bench                                  # python -m bench: every part, rewrites this file
 make bench-quick                            # python -m bench --quick: tiny sizes, under 2 minutes
 python -m bench --only load,build           # some parts alone; the others' results stay
+python -m bench --only load --scales seed   # one scale; the other scales' saved results stay
 python -m bench --report-only               # re-render this file from docs/bench/*.json
 BENCH_DATA_DIR=/big/disk python -m bench    # where generated data sets are cached
 """
