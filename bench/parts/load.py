@@ -293,7 +293,7 @@ def _chart(ctx: Context, scales: list[Scale], results: dict[str, Any]) -> Chart:
     ax.set_yticks([row + height * (len(scales) - 1) / 2 for row in range(len(CASES))], titles, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("seconds from the end of imports to a loaded model (log scale)")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.4, -0.14), ncol=len(scales), frameon=False)
     ax.grid(axis="x", which="both", alpha=0.3)
     fig.tight_layout()
     name = "load.png"
