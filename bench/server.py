@@ -6,9 +6,14 @@ operator would. The benchmark process itself opens the same SQLite database (``u
 only to read when an activation was recorded.
 """
 
+import json
 import os
 import re
+import shutil
+import sqlite3
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 
 from tests.support import processes
 
@@ -87,8 +92,94 @@ def worker_versions(url, wanted, workers, *, deadline_seconds=60, headers=None):
     return seen
 
 
-def serving(env, folder, *, workers, threads):
+def serving(env, folder, *, workers, threads=4):
     """Run gunicorn on the benchmark's folder (see ``tests.support.processes.gunicorn``)."""
     return processes.gunicorn(
         env, folder / "gunicorn.log", workers=workers, threads=threads, ready_timeout_seconds=180
     )
+
+
+def registry(folder, bundles, *, active, env_extra=None):
+    """Return ``(env, ids, staff headers)`` of a registry in ``folder`` holding ``bundles``, made once.
+
+    bundles: ``(kind, path, label)``. Registering a large bundle copies and verifies it (about a
+    minute at 10 M customers), so the folder is kept and reused while ``registry.json`` lists the
+    same bundle files (path, size, mtime); anything else starts it again from nothing.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    env = bench_env(folder, **(env_extra or {}))
+    marker = folder / "registry.json"
+    wanted = [[kind, str(path), label, *_identity(path)] for kind, path, label in bundles]
+    if marker.is_file():
+        known = json.loads(marker.read_text())
+        if known["bundles"] == wanted and known["active"] == sorted(active):
+            return env, known["ids"], {"Authorization": f"Token {known['token']}"}
+    marker.unlink(missing_ok=True)
+    for name in ("db.sqlite3", "media"):
+        path = folder / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    ids = register(env, bundles, active=set(active))
+    token = staff_token(env)
+    marker.write_text(json.dumps({"bundles": wanted, "active": sorted(active), "ids": ids, "token": token}))
+    return env, ids, {"Authorization": f"Token {token}"}
+
+
+def _identity(path):
+    stat = os.stat(path)
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def activate_now(env, version):
+    """Activate ``version`` (id or label) with ``activate_model``; return the wall-clock time of its commit."""
+    processes.manage(env, "activate_model", version)
+    with sqlite3.connect(env["DATABASE_URL"].removeprefix("sqlite:///")) as connection:
+        (created_at,) = connection.execute(
+            "SELECT created_at FROM modelstore_activationevent ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    return datetime.fromisoformat(created_at).replace(tzinfo=UTC).timestamp()
+
+
+def worker_pids(master_pid):
+    """Return the pids of a gunicorn master's workers (its child processes)."""
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    return sorted(int(pid) for pid in children)
+
+
+def memory_of(pid):
+    """Return ``{"rss": bytes, "pss": bytes, "pss_anon": bytes, "pss_file": bytes}`` from smaps_rollup."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value, *_ = line.split()
+        fields[name.rstrip(":")] = int(value) * 1024
+    return {
+        "rss": fields["Rss"],
+        "pss": fields["Pss"],
+        "pss_anon": fields.get("Pss_Anon", 0),
+        "pss_file": fields.get("Pss_File", 0),
+    }
+
+
+def served_versions(url, headers, *, stop, interval_seconds=0.02):
+    """Ask health on new connections until ``stop`` is set; return ``[(wall time, pid, cf id, ms)]``."""
+    seen = []
+    while not stop.is_set():
+        started = time.perf_counter()
+        response = processes.get(f"{url}/api/v1/health/", headers=headers, timeout=5)
+        took_ms = (time.perf_counter() - started) * 1e3
+        if response is not None and response.status_code == 200:
+            report = response.json()
+            seen.append((time.time(), report["pid"], report["models"]["cf"].get("id"), took_ms))
+        stop.wait(interval_seconds)
+    return seen
+
+
+def bundles(ctx, scale):
+    """Return the paths of the CF and CB bundles at ``scale`` (a name of ``bench.data.SCALES``)."""
+    from bench import data
+
+    return data.dataset(scale, "native", ctx), data.dataset(scale, "cb", ctx)
+
+
+def registry_folder(ctx, scale):
+    """Return the folder of the serving parts' registry for ``scale`` (kept between runs)."""
+    return Path(ctx.data_dir) / f"serving-registry-{scale}"
