@@ -107,9 +107,7 @@ def wrk_run(url, requests, *, seconds, connections, folder, threads=1, timeout_s
         str(script),
         url,
     ]
-    result = subprocess.run(
-        command, capture_output=True, text=True, timeout=seconds + 60, check=True
-    )
+    result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True)
     line = next(line for line in reversed(result.stdout.splitlines()) if line.startswith("{"))
     found = json.loads(line)
     return LoadResult(

@@ -11,8 +11,10 @@ import os
 import re
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from tests.support import processes
@@ -129,14 +131,48 @@ def _identity(path):
     return [stat.st_size, stat.st_mtime_ns]
 
 
-def activate_now(env, version):
-    """Activate ``version`` (id or label) with ``activate_model``; return the wall-clock time of its commit."""
-    processes.manage(env, "activate_model", version)
-    with sqlite3.connect(env["DATABASE_URL"].removeprefix("sqlite:///")) as connection:
-        (created_at,) = connection.execute(
-            "SELECT created_at FROM modelstore_activationevent ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-    return datetime.fromisoformat(created_at).replace(tzinfo=UTC).timestamp()
+# Activates the version whose id arrives on stdin and prints the wall time of its commit: started
+# ahead, so Django's start is not part of the window being measured.
+ACTIVATOR = """
+import sys, time, django
+django.setup()
+from django.db import transaction
+from modelstore import services
+from modelstore.models import ModelVersion
+print("ready", flush=True)
+for line in sys.stdin:
+    committed = []
+    with transaction.atomic():
+        transaction.on_commit(lambda: committed.append(time.time()))
+        services.version_activate(version=ModelVersion.objects.get(pk=int(line)))
+    print(committed[0], flush=True)
+"""
+
+
+class Activator:
+    """A Django process on the benchmark's registry that activates versions on demand."""
+
+    def __init__(self, env):
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", ACTIVATOR],
+            env=env,
+            cwd=processes.ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        if self.process.stdout.readline().strip() != "ready":
+            raise RuntimeError("the activating process did not start")
+
+    def activate(self, version):
+        """Activate ``version`` (an id); return the wall-clock time its transaction committed."""
+        self.process.stdin.write(f"{version}\n")
+        self.process.stdin.flush()
+        return float(self.process.stdout.readline())
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait(30)
 
 
 def worker_pids(master_pid):
@@ -183,3 +219,92 @@ def bundles(ctx, scale):
 def registry_folder(ctx, scale):
     """Return the folder of the serving parts' registry for ``scale`` (kept between runs)."""
     return Path(ctx.data_dir) / f"serving-registry-{scale}"
+
+
+def second_version(cf_path, folder):
+    """Write (once) another CF version of ``cf_path``'s data: its item factors in reverse row order.
+
+    Every array but ``item_factors`` is the memory-mapped original, so writing it streams the
+    file instead of holding it; the answers differ wherever factors are used.
+    """
+    import numpy as np
+
+    from modelstore.bundles import open_bundle, write_bundle
+
+    path = folder / f"{cf_path.stem}-v2.joblib"
+    if path.is_file():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = dict(open_bundle(cf_path).arrays)
+    arrays["item_factors"] = np.ascontiguousarray(np.asarray(arrays["item_factors"])[::-1])
+    return write_bundle(path, kind="cf", arrays=arrays, metadata={"source": "bench", "variant": 2}).path
+
+
+def loaded_at(url, headers, version, workers, *, timeout_seconds=180):
+    """Return ``{pid: wall time it loaded version}`` once ``workers`` pids serve ``version`` (staff health)."""
+    seen = {}
+
+    def all_seen():
+        response = processes.get(f"{url}/api/v1/health/", headers=headers, timeout=5)
+        if response is not None and response.status_code == 200:
+            report = response.json()
+            cf = report["models"]["cf"]
+            if cf.get("id") == version:
+                seen[report["pid"]] = datetime.fromisoformat(cf["loaded_at"]).timestamp()
+        return len(seen) >= workers
+
+    processes.wait_until(
+        all_seen, timeout=timeout_seconds, interval=0.01, message=f"{workers} workers on version {version}"
+    )
+    return seen
+
+
+def forget_stamps(folder):
+    """Remove the verification stamps, so the next load of each version hashes its file again."""
+    shutil.rmtree(Path(folder) / "media" / "cache" / "verified", ignore_errors=True)
+
+
+def active_cf(env):
+    """Return the id of the active CF version in the benchmark's registry, or None."""
+    with sqlite3.connect(env["DATABASE_URL"].removeprefix("sqlite:///")) as connection:
+        row = connection.execute(
+            "SELECT id FROM modelstore_modelversion WHERE kind = 'cf' AND is_active"
+        ).fetchone()
+    return row[0] if row else None
+
+
+def sha256_bytes_per_second(path, sample_bytes=256 * 1024 * 1024):
+    """Return how fast sha256 reads ``path`` here: the first ``sample_bytes``, read twice, timed the second time."""
+    import hashlib
+
+    with open(path, "rb") as handle:
+        sample = handle.read(sample_bytes)
+    hashlib.sha256(sample).digest()
+    started = time.perf_counter()
+    hashlib.sha256(sample).digest()
+    return len(sample) / (time.perf_counter() - started)
+
+
+# The scales the swap part runs at: their registries also hold a second CF version.
+SWAP_SCALES = ("tiny", "10m")
+
+
+def served_registry(ctx, scale):
+    """Return ``(folder, env, ids, staff headers, cf path)`` of the parts' registry at ``scale``.
+
+    It holds the scale's CF bundle as ``cf-1`` (active) and its CB bundle as ``cb-1`` (active);
+    at ``SWAP_SCALES`` also another CF version, ``cf-2``.
+    """
+    cf_path, cb_path = bundles(ctx, scale)
+    folder = registry_folder(ctx, scale)
+    wanted = [("cf", cf_path, "cf-1"), ("cb", cb_path, "cb-1")]
+    if scale in SWAP_SCALES:
+        wanted.append(("cf", second_version(cf_path, folder), "cf-2"))
+    env, ids, staff = registry(folder, wanted, active={"cf-1", "cb-1"})
+    if active_cf(env) != ids["cf-1"]:  # a run stopped between a swap and its roll-back
+        activator = Activator(env)
+        try:
+            activator.activate(ids["cf-1"])
+        finally:
+            activator.close()
+    return folder, env, ids, staff, cf_path
