@@ -209,13 +209,6 @@ def served_versions(url, headers, *, stop, interval_seconds=0.02):
     return seen
 
 
-def bundles(ctx, scale):
-    """Return the paths of the CF and CB bundles at ``scale`` (a name of ``bench.data.SCALES``)."""
-    from bench import data
-
-    return data.dataset(scale, "native", ctx), data.dataset(scale, "cb", ctx)
-
-
 def registry_folder(ctx, scale):
     """Return the folder of the serving parts' registry for ``scale`` (kept between runs)."""
     return Path(ctx.data_dir) / f"serving-registry-{scale}"
@@ -289,18 +282,24 @@ def sha256_bytes_per_second(path, sample_bytes=256 * 1024 * 1024):
 SWAP_SCALES = ("tiny", "10m")
 
 
-def served_registry(ctx, scale):
+def served_registry(ctx, scale, *, cb=True):
     """Return ``(folder, env, ids, staff headers, cf path)`` of the parts' registry at ``scale``.
 
-    It holds the scale's CF bundle as ``cf-1`` (active) and its CB bundle as ``cb-1`` (active);
-    at ``SWAP_SCALES`` also another CF version, ``cf-2``.
+    It holds the scale's CF bundle as ``cf-1`` (active) and, with ``cb`` or at ``SWAP_SCALES``, its
+    CB bundle as ``cb-1`` (active); at ``SWAP_SCALES`` also another CF version, ``cf-2``.
     """
-    cf_path, cb_path = bundles(ctx, scale)
-    folder = registry_folder(ctx, scale)
-    wanted = [("cf", cf_path, "cf-1"), ("cb", cb_path, "cb-1")]
-    if scale in SWAP_SCALES:
+    from bench import data
+
+    name = data.scale_of(scale).name
+    cb = cb or name in SWAP_SCALES
+    cf_path = data.dataset(scale, "native", ctx)
+    folder = registry_folder(ctx, name if cb else f"{name}-cf")
+    wanted = [("cf", cf_path, "cf-1")]
+    if cb:
+        wanted.append(("cb", data.dataset(scale, "cb", ctx), "cb-1"))
+    if name in SWAP_SCALES:
         wanted.append(("cf", second_version(cf_path, folder), "cf-2"))
-    env, ids, staff = registry(folder, wanted, active={"cf-1", "cb-1"})
+    env, ids, staff = registry(folder, wanted, active={label for _, _, label in wanted if label != "cf-2"})
     if active_cf(env) != ids["cf-1"]:  # a run stopped between a swap and its roll-back
         activator = Activator(env)
         try:
