@@ -32,6 +32,8 @@ def bench_env(folder, **extra):
         "HYBRIDREC_VERSION_CHECK_SECONDS": 1,
         "HYBRIDREC_LOG_LEVEL": "WARNING",
         "GUNICORN_LOG_LEVEL": "warning",
+        # The 10 M bundles (5 GB) are above the default 4 GiB budget.
+        "HYBRIDREC_MAX_BUNDLE_BYTES": 64 * 1024**3,
         **UNTHROTTLED,
     }
     return processes.server_env(folder, without=processes.SHARED_SERVICES, **{**settings, **extra})
