@@ -20,7 +20,7 @@ SHARE_ALLOWANCE = 1.25
 
 def plan(ctx):
     """Return (scale, workers, seconds of traffic)."""
-    return ("tiny", 2, 2) if ctx.quick else ("10m", 4, 10)
+    return ("tiny", 2, 1) if ctx.quick else ("10m", 4, 10)
 
 
 def traffic(running, arrays, folder, seconds, connections):

@@ -118,8 +118,9 @@ def measure(ctx, scale, *, seconds, rounds):
         ctx.log(f"requests: {scale}, {workers} workers, {connections} connections, {seconds} s per endpoint")
         with server.serving(env, folder, workers=workers) as running:
             server.worker_versions(running.url, ids["cf-1"], workers, deadline_seconds=180, headers=staff)
-            for batch in requests.values():  # warm-up: pages, connections, CB's first load
-                load.wrk_run(running.url, batch, seconds=1, connections=connections, folder=folder)
+            if not ctx.quick:
+                for batch in requests.values():  # warm-up: pages, connections, CB's first load
+                    load.wrk_run(running.url, batch, seconds=1, connections=connections, folder=folder)
             measured = {name: [] for name in requests}
             for round_ in range(rounds):
                 for name, batch in requests.items():
@@ -250,7 +251,7 @@ def chart(results, path):
 
 def run(ctx):
     """Measure every scale; return the section."""
-    seconds, rounds = (2, 1) if ctx.quick else (5, 2)
+    seconds, rounds = (1, 1) if ctx.quick else (5, 2)
     results, tables = [], []
     for scale, title in scales(ctx):
         result = measure(ctx, scale, seconds=seconds, rounds=rounds)

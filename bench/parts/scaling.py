@@ -44,11 +44,11 @@ def sizes(ctx):
     return QUICK_SIZES if ctx.quick else ("0.1m", "1m", "3m", "10m")
 
 
-def load_seconds(cf_path, env):
-    """Return the median seconds to a first answer in a fresh process (imports included)."""
+def load_seconds(cf_path, env, runs):
+    """Return the median seconds to a first answer in ``runs`` fresh processes (after their imports)."""
     runs = [
         float(processes.run([sys.executable, "-c", FIRST_ANSWER, str(cf_path)], env).strip().splitlines()[-1])
-        for _ in range(LOAD_RUNS)
+        for _ in range(runs)
     ]
     return statistics.median(runs)
 
@@ -68,11 +68,12 @@ def measure_size(ctx, scale, *, seconds):
         "users": users,
         "items": int(arrays["item_ids"].shape[0]),
         "bundle_bytes": cf_path.stat().st_size,
-        "load_seconds": load_seconds(cf_path, env),
+        "load_seconds": load_seconds(cf_path, env, 1 if ctx.quick else LOAD_RUNS),
     }
     with server.serving(env, folder, workers=2) as running:
         server.loaded_at(running.url, staff, ids["cf-1"], 2)
-        load.wrk_run(running.url, requests, seconds=1, connections=4, folder=folder)  # warm-up
+        if not ctx.quick:
+            load.wrk_run(running.url, requests, seconds=1, connections=4, folder=folder)  # warm-up
         measured = load.wrk_run(running.url, requests, seconds=seconds, connections=4, folder=folder)
         workers = [server.memory_of(pid) for pid in server.worker_pids(running.process.pid)]
     figures.update(
@@ -159,7 +160,7 @@ def chart(rows, fitted, path):
 
 def run(ctx):
     """Measure every size; return the section."""
-    seconds = 2 if ctx.quick else 5
+    seconds = 1 if ctx.quick else 5
     rows = [measure_size(ctx, scale, seconds=seconds) for scale in sizes(ctx)]
     fitted = slopes(rows)
     chart(rows, fitted, ctx.chart_path("scaling.png"))
