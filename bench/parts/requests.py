@@ -8,6 +8,7 @@ hardware does without any web stack: one process scoring a customer against ever
 (``item_factors @ user_factors[u]`` plus a top-k), the work of the on-the-fly endpoint.
 """
 
+import json
 import os
 import time
 
@@ -249,6 +250,37 @@ def chart(results, path):
     return path
 
 
+def before_change_notes(ctx, results):
+    """Return notes comparing this run with ``requests.before.json`` (the figures before a fix), if any.
+
+    That file is a saved ``measure`` result at one scale, taken with the code named in its ``code``
+    field; it is kept beside this part's JSON so the report can say what the change bought.
+    """
+    path = ctx.out_dir / "requests.before.json"
+    if ctx.quick or not path.is_file():
+        return []
+    before = json.loads(path.read_text())
+    after = next((result for result in results if result["scale"] == before["scale"]), None)
+    if after is None:
+        return []
+    notes = []
+    for old, new in zip(before["runs"], after["runs"], strict=False):
+        for name in ("CF, on the fly", "hybrid", f"batch of {BATCH}"):
+            was, now = old["endpoints"][name], new["endpoints"][name]
+            notes.append(
+                f"{before['scale']}, {new['workers']} workers, {name}: before {before['code']} "
+                f"{was['rps']:,.0f} requests/s ({was['rps'] / old['endpoints']['health']['rps']:.2f} × health), "
+                f"p99 {was['p99_ms']:.1f} ms; now {now['rps']:,.0f} requests/s "
+                f"({now['rps'] / new['endpoints']['health']['rps']:.2f} × health), p99 {now['p99_ms']:.1f} ms"
+            )
+    was, now = before["in_process"]["engine"], after["in_process"]["engine"]
+    notes.append(
+        f"{before['scale']}, the engine on the fly in one process: before {before['code']} p50 "
+        f"{was['p50_ms']:.3f} / p99 {was['p99_ms']:.3f} ms; now p50 {now['p50_ms']:.3f} / p99 {now['p99_ms']:.3f} ms"
+    )
+    return notes
+
+
 def run(ctx):
     """Measure every scale; return the section."""
     seconds, rounds = (1, 1) if ctx.quick else (5, 2)
@@ -265,6 +297,6 @@ def run(ctx):
         intro=__doc__.split("\n\n", 1)[1].replace("\n", " ").strip(),
         tables=tables,
         charts=[Chart(path="requests.png", alt="Throughput and p99 by endpoint, per scale and worker count")],
-        notes=[line for result in results for line in verdicts(result)],
+        notes=[line for result in results for line in verdicts(result)] + before_change_notes(ctx, results),
         data={"results": results, "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS")},
     )
