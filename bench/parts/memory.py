@@ -24,9 +24,18 @@ def plan(ctx):
 
 
 def traffic(running, arrays, folder, seconds, connections):
-    """Send every endpoint's requests (health left out) for ``seconds`` in all."""
+    """Send every endpoint's requests (health left out) for ``seconds`` in all.
+
+    Each request on a new connection (``Connection: close``): kept-alive connections stay with the
+    worker that accepted them, and a few of them could leave a worker without any traffic.
+    """
     batches = endpoints(arrays["user_ids"], arrays["item_ids"], np.random.default_rng(9))
-    requests = [request for name, batch in batches.items() if name != "health" for request in batch]
+    requests = [
+        (method, path, {**headers, "Connection": "close"}, body)
+        for name, batch in batches.items()
+        if name != "health"
+        for method, path, headers, body in batch
+    ]
     return load.wrk_run(running.url, requests, seconds=seconds, connections=connections, folder=folder)
 
 

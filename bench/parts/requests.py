@@ -205,6 +205,8 @@ def table(result, title):
 def verdicts(result):
     """Return plain sentences saying which targets were met."""
     target = P99_TARGET_MS.get(result["scale"])
+    counts = result["counts"]
+    factor_bytes = counts["items"] * counts["factors"] * 4
     lines = []
     for run in result["runs"]:
         found = run["endpoints"]
@@ -213,10 +215,17 @@ def verdicts(result):
             share = found[name]["rps"] / health
             p99 = found[name]["p99_ms"]
             met = share >= CF_SHARE and (target is None or p99 < target)
-            lines.append(
+            line = (
                 f"{result['scale']}, {run['workers']} workers, {name}: {share:.2f} × health, "
                 f"p99 {p99:.1f} ms — {'met' if met else 'NOT met'}"
             )
+            if name == "CF, on the fly":
+                # Every such request reads every item's factors once.
+                line += (
+                    f"; it reads all {factor_bytes / 1e6:.1f} MB of item factors per request, "
+                    f"{found[name]['rps'] * factor_bytes / 1e9:.1f} GB/s at this rate"
+                )
+            lines.append(line)
     return lines
 
 
