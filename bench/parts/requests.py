@@ -293,18 +293,20 @@ def before_change_notes(ctx, results):
 def run(ctx):
     """Measure every scale; return the section."""
     seconds, rounds = (1, 1) if ctx.quick else (5, 2)
-    results, tables = [], []
-    for scale, title in scales(ctx):
-        result = measure(ctx, scale, seconds=seconds, rounds=rounds)
-        results.append(result)
-        tables.append(table(result, title))
+    results = [measure(ctx, scale, seconds=seconds, rounds=rounds) for scale, _ in scales(ctx)]
+    return section(ctx, results)
+
+
+def section(ctx, results):
+    """Return the section (tables, chart, notes) for measured ``results``."""
+    titles = dict(scales(ctx))
     chart(results, ctx.chart_path("requests.png"))
     return Section(
         key="requests",
         title="Requests per endpoint",
         command="python -m bench --only requests",
         intro=__doc__.split("\n\n", 1)[1].replace("\n", " ").strip(),
-        tables=tables,
+        tables=[table(result, titles.get(result["scale"], result["scale"])) for result in results],
         charts=[Chart(path="requests.png", alt="Throughput and p99 by endpoint, per scale and worker count")],
         notes=[line for result in results for line in verdicts(result)] + before_change_notes(ctx, results),
         data={"results": results, "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS")},
