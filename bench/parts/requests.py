@@ -274,7 +274,7 @@ def before_change_notes(ctx, results):
         return []
     notes = []
     for old, new in zip(before["runs"], after["runs"], strict=False):
-        for name in ("CF, on the fly", "hybrid", f"batch of {BATCH}"):
+        for name in ("CF, on the fly", "hybrid"):  # the endpoints that rank every item
             was, now = old["endpoints"][name], new["endpoints"][name]
             notes.append(
                 f"{before['scale']}, {new['workers']} workers, {name}: before {before['code']} "
