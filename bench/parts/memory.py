@@ -110,7 +110,7 @@ def table(result):
         columns=["process", "RSS MB", "PSS MB", "PSS anon MB", "PSS file MB"],
         rows=rows,
         limit=(
-            f"Limit: without sharing, {n} × (bundle + baseline) = {sums['unshared'] / MB:,.0f} MB; with every "
+            f"Without sharing, {n} × (bundle + baseline) = {sums['unshared'] / MB:,.0f} MB; with every "
             f"page shared, bundle + {n} × baseline = {sums['target'] / SHARE_ALLOWANCE / MB:,.0f} MB "
             f"(target: the PSS sum under that + 25 %, {sums['target'] / MB:,.0f} MB)."
         ),

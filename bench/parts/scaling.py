@@ -127,7 +127,7 @@ def table(rows, fitted):
             for row in rows
         ],
         limit=(
-            "Limit: the bundle grows linearly with customers (slope 1); a memory-mapped open reads "
+            "The bundle grows linearly with customers (slope 1); a memory-mapped open reads "
             "none of it, so load time, p99 and a worker's memory should not (slope 0). Fitted slopes: "
             + ", ".join(f"{COSTS[cost].split(' (')[0]} {slope:.2f}" for cost, slope in fitted.items())
             + "."

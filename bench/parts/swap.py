@@ -261,7 +261,7 @@ def nodes_table(found):
         columns=["how nodes hear of it", "rounds", "median s to last worker", "max s", "requests", "failed"],
         rows=rows,
         limit=(
-            "Limit: with polling, a worker looks once a second, so the last of 4 is up to 1 s late "
+            "With polling, a worker looks once a second, so the last of 4 is up to 1 s late "
             "plus its load; an announcement arrives within milliseconds of the commit."
         ),
     )
@@ -306,7 +306,7 @@ def table(result):
         columns=["window", "s to every worker", "requests", "failed", "p50 ms", "p99 ms", "p99 × before"],
         rows=rows,
         limit=(
-            f"Limit: a version never served on a machine is hashed once before it is trusted: "
+            f"A version never served on a machine is hashed once before it is trusted: "
             f"sha256 of {result['bundle_bytes'] / 1e9:.2f} GB at {rate / 1e6:.0f} MB/s (measured in this run) "
             f"takes {result['bundle_bytes'] / rate:.1f} s; a stamped file opens by mmap in milliseconds."
         ),
