@@ -95,8 +95,9 @@ bench: install-dev
 bench-quick: install-dev
 	$(PY) -m bench --quick
 
+## bench-serve: the serving parts only (requests, memory, swap, scaling).
 bench-serve: install-dev
-	$(PY) bench/serve.py
+	$(PY) -m bench --only requests,memory,swap,scaling
 
 ## soak: SOAK_SECONDS (300) of mixed traffic against gunicorn, an activation every 30 s; fails on 5xx or memory growth.
 soak: install-dev

@@ -2,8 +2,8 @@
 
 The nodes share one database and media folder and poll only every 60 s, so only the
 announcement can make them swap within the bound; a client per node keeps asking meanwhile, and
-no request may fail. The measured figure comes from bench/swap.py
-(docs/DEPLOYMENT.md).
+no request may fail. The measured figure comes from the swap benchmark part
+(``python -m bench --only swap``, docs/DEPLOYMENT.md).
 """
 
 import time
