@@ -22,7 +22,7 @@ SLOW_SUITES = slow or gunicorn or browser or multinode or spark or schemathesis
 PIP_INSTALL = $(PY) -m pip install --quiet --no-compile --disable-pip-version-check
 PIP_FILTER = 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: install install-dev demo demo-data demo-reset-password test test-slow lint format serve worker bench bench-serve soak clean-demo
+.PHONY: install install-dev demo demo-data demo-reset-password test test-slow lint format serve worker bench bench-quick bench-serve soak clean-demo
 
 $(PY):
 	@echo "Creating $(VENV) and installing the requirements (quietly)"
@@ -87,9 +87,13 @@ format: install-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+## bench: the benchmark suite (python -m bench); rewrites docs/BENCHMARKS.md and docs/bench/. One part: python -m bench --only load
 bench: install-dev
-	$(PY) bench/bundle_load.py
-	$(PY) bench/serve.py
+	$(PY) -m bench
+
+## bench-quick: every part at tiny sizes, under 2 minutes (results in bench/out/quick/, docs/ untouched).
+bench-quick: install-dev
+	$(PY) -m bench --quick
 
 bench-serve: install-dev
 	$(PY) bench/serve.py
