@@ -213,11 +213,14 @@ def _scale_section(ctx: Context) -> Section:
     folder = ctx.data_dir / f"quantized-{users}x{items}x{FACTORS}-int8"
     path = folder / "cf-int8.joblib"
     shutil.rmtree(folder, ignore_errors=True)
-    build = _build_in_subprocess(path, users, items, ctx)
-    size = path.stat().st_size
-    probes = _probes(path, users, ctx)
+    try:
+        build = _build_in_subprocess(path, users, items, ctx)
+        size = path.stat().st_size
+        probes = _probes(path, users, ctx)
+        limit_line = _page_limits(path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # 20+ GB at full size: every run builds its own
     table = _scale_table(users, items, size, build, probes)
-    limit_line = _page_limits(path)
     table.limit = limit_line
     notes = [
         f"{users:,} customers × {FACTORS} factors as float32 would be {users * FACTORS * 4 / 1e9:.1f} GB; "
@@ -226,14 +229,13 @@ def _scale_section(ctx: Context) -> Section:
         "customer; no interactions (nothing is left out as already bought at this size).",
         "Precomputed lists here are synthetic (spread item rows with descending scores): ranking every "
         f"customer against {items:,} items at the measured on-the-fly p50 would take "
-        f"{users * probes['fly']['p50_ms'] / 3.6e6:,.1f} CPU hours.",
+        f"{users * probes['default']['fly']['p50_ms'] / 3.6e6:,.1f} CPU hours.",
         "Cold: the bundle's pages are dropped from the page cache (posix_fadvise DONTNEED) before a "
         "fresh process opens it; warm: the same customers asked again in that process.",
     ]
     if not ctx.quick and users < FULL_USERS:
         notes.append(f"Disk allowed {users:,} customers, not 100 M; sizes grow linearly with customers.")
     data = {"users": users, "items": items, "bundle_bytes": size, "build": build, "probes": probes}
-    shutil.rmtree(folder, ignore_errors=True)  # 20+ GB at full size: every run builds its own
     return Section(key="quantized", title="", command="", intro="", tables=[table], notes=notes, data=data)
 
 
@@ -264,92 +266,86 @@ def _build_in_subprocess(path, users, items, ctx):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+USER_ARRAYS = (
+    "user_ids_sorted",
+    "user_ids_order",
+    "user_factors",
+    "user_factors_scale",
+    "recs_indptr",
+    "recs_indices",
+    "recs_scores",
+)
+
+
 def _probes(path, users, ctx):
-    """Return the serving figures of a fresh process on cold pages (then warm, in that process)."""
+    """Return the serving figures of two fresh processes on cold pages (then warm): with the
+    kernel's read-ahead (the default), and with MADV_RANDOM on the arrays indexed by customer."""
     customers = QUICK_PROBE_CUSTOMERS if ctx.quick else PROBE_CUSTOMERS
-    ctx.log(f"serving {customers:,} customers from a fresh process, cold pages then warm")
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.parts.quantized",
-            "probe",
-            str(path),
-            "--users",
-            str(users),
-            "--customers",
-            str(customers),
-            "--cold",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"the serving probe failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    results = {}
+    for name, extra in (("default", []), ("random", ["--advise-random"])):
+        ctx.log(
+            f"serving {customers:,} customers from a fresh process ({name} read-ahead), cold pages then warm"
+        )
+        command = [sys.executable, "-m", "bench.parts.quantized", "probe", str(path), "--users", str(users)]
+        command += ["--customers", str(customers), "--cold", *extra]
+        out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            raise RuntimeError(f"the serving probe failed:\n{out.stderr[-3000:]}")
+        results[name] = json.loads(out.stdout.strip().splitlines()[-1])
+    return results
 
 
 def _scale_table(users, items, size, build, probes):
-    p = probes
-    fly_ratio = p["fly"]["p99_ms"] / p["numpy_p99_ms"]
-    cold_ratio = p["cold"]["p99_ms"] / p["warm"]["p99_ms"]
+    d, r = probes["default"], probes["random"]
+
+    def pair(read, text):
+        a, b = read(d), read(r)
+        return [text(a), text(b), f"{b / a:.2f}×" if a else "—"]
+
+    def ms(value):
+        return f"{value:.3f} ms" if value < 1 else f"{value:.1f} ms"
+
     rows = [
-        ["bundle size", _bytes(size), f"{size / (users * FACTORS * 4):.2f}× the float32 factors alone"],
+        ["bundle size", _bytes(size), "", ""],
+        ["float32 customer factors alone would be", _bytes(users * FACTORS * 4), "", ""],
         [
             "build: seconds (generate, quantise, write_bundle with its two hashes)",
             f"{build['seconds']:.0f} s",
             "",
-        ],
-        ["build: of which write_bundle", f"{build['write_seconds']:.0f} s", ""],
-        [
-            "build: peak anonymous memory (sampled RssAnon)",
-            _bytes(build["peak_anonymous_bytes"]),
-            f"{build['peak_anonymous_bytes'] / size:.2f}× the bundle",
-        ],
-        [
-            "fresh process to first answer (imports, open, engine, one answer; cold pages)",
-            f"{p['first_answer_seconds'] * 1000:.0f} ms",
             "",
         ],
-        ["of which open_bundle + CFEngine", f"{p['open_seconds'] * 1000:.1f} ms", ""],
+        ["build: of which write_bundle", f"{build['write_seconds']:.0f} s", "", ""],
+        ["build: peak anonymous memory (sampled RssAnon)", _bytes(build["peak_anonymous_bytes"]), "", ""],
         [
-            "precomputed k=10: p50 / p99, warm pages",
-            f"{p['warm']['p50_ms']:.3f} / {p['warm']['p99_ms']:.3f} ms",
-            "baseline",
+            "fresh process to first answer (imports, open, engine, one answer; cold)",
+            *pair(lambda p: p["first_answer_seconds"] * 1000, lambda v: f"{v:.0f} ms"),
         ],
+        ["of which open_bundle + CFEngine", *pair(lambda p: p["open_seconds"] * 1000, ms)],
+        ["precomputed k=10, cold pages: p50", *pair(lambda p: p["cold"]["p50_ms"], ms)],
+        ["precomputed k=10, cold pages: p99", *pair(lambda p: p["cold"]["p99_ms"], ms)],
+        ["precomputed k=10, warm pages: p50", *pair(lambda p: p["warm"]["p50_ms"], ms)],
+        ["precomputed k=10, warm pages: p99", *pair(lambda p: p["warm"]["p99_ms"], ms)],
+        [f"on the fly k=20 (over {items:,} items), warm: p99", *pair(lambda p: p["fly"]["p99_ms"], ms)],
         [
-            "precomputed k=10: p50 / p99, cold pages",
-            f"{p['cold']['p50_ms']:.2f} / {p['cold']['p99_ms']:.2f} ms",
-            f"p99 {cold_ratio:.1f}× warm",
+            "numpy baseline (item_factors @ row + argpartition), warm: p99",
+            *pair(lambda p: p["numpy_p99_ms"], ms),
         ],
-        ["numpy: item_factors @ row + argpartition: p99, warm", f"{p['numpy_p99_ms']:.2f} ms", "baseline"],
-        [
-            f"on the fly k=20 (over {items:,} items): p50 / p99, warm",
-            f"{p['fly']['p50_ms']:.2f} / {p['fly']['p99_ms']:.2f} ms",
-            f"p99 {fly_ratio:.2f}× numpy",
-        ],
-        [
-            "serving process RSS / PSS after the three passes",
-            f"{_bytes(p['rss_bytes'])} / {_bytes(p['pss_bytes'])}",
-            f"{p['rss_bytes'] / size:.3f}× the bundle",
-        ],
-        [
-            "of which the bundle's mapped pages: RSS / PSS",
-            f"{_bytes(p['bundle_rss_bytes'])} / {_bytes(p['bundle_pss_bytes'])}",
-            f"{p['bundle_rss_bytes'] / size:.4f}× the bundle",
-        ],
+        ["serving process RSS", *pair(lambda p: p["rss_bytes"], _bytes)],
+        ["serving process PSS", *pair(lambda p: p["pss_bytes"], _bytes)],
+        ["of which the bundle's mapped pages (RSS)", *pair(lambda p: p["bundle_rss_bytes"], _bytes)],
     ]
     return Table(
         title=(
-            f"{users:,} customers × {items:,} items × {FACTORS} factors, int8, memory-mapped "
-            f"({p['customers']:,} random customers, each asked three times)"
+            f"{users:,} customers × {items:,} items × {FACTORS} factors, int8, memory-mapped: "
+            f"{d['customers']:,} random customers, each asked three times by a fresh process"
         ),
-        columns=["measure", "value", "against"],
+        columns=["measure", "kernel read-ahead (default)", "MADV_RANDOM on customer arrays", "ratio"],
         rows=rows,
         limit="",
-        note="",
+        note=(
+            f"On the fly, p99 is {d['fly']['p99_ms'] / d['numpy_p99_ms']:.2f}× the plain numpy product of the "
+            f"same size (default column); cold p99 is {d['cold']['p99_ms'] / d['warm']['p99_ms']:.0f}× warm."
+        ),
     )
 
 
@@ -466,7 +462,7 @@ def fixed_digits(numbers, width):
     return np.ascontiguousarray(codes).view(f"<U{width}").reshape(-1)
 
 
-def probe(path: Path, users: int, customers: int, cold: bool) -> dict:
+def probe(path: Path, users: int, customers: int, cold: bool, advise_random: bool = False) -> dict:
     """Serve random customers from a fresh process; return first answer, latencies and memory."""
     started = time.perf_counter()
     if cold:
@@ -481,7 +477,13 @@ def probe(path: Path, users: int, customers: int, cold: bool) -> dict:
     rng = np.random.default_rng(41)
     ids = [f"{int(n):0{width}d}" for n in rng.integers(0, users, customers)]
     opened = time.perf_counter()
-    engine = CFEngine(open_bundle(path).arrays)
+    arrays = open_bundle(path).arrays
+    if advise_random:
+        from recommendations.engines.factors import advise_random as advise
+
+        for name in USER_ARRAYS:
+            advise(arrays[name])
+    engine = CFEngine(arrays)
     open_seconds = time.perf_counter() - opened
     first = engine.recommend(ids[0], 10)
     first_answer = time.perf_counter() - started
@@ -582,13 +584,14 @@ def main(argv=None):
     parser.add_argument("--items", type=int, default=FULL_ITEMS)
     parser.add_argument("--customers", type=int, default=PROBE_CUSTOMERS)
     parser.add_argument("--cold", action="store_true")
+    parser.add_argument("--advise-random", action="store_true")
     args = parser.parse_args(argv)
     if args.action == "build":
         with AnonymousPeak() as peak:
             result = build_bundle(args.path, args.users, args.items)
         result["peak_anonymous_bytes"] = peak.peak_bytes
     else:
-        result = probe(args.path, args.users, args.customers, args.cold)
+        result = probe(args.path, args.users, args.customers, args.cold, args.advise_random)
     print(json.dumps(result))
 
 

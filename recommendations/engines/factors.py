@@ -1,5 +1,7 @@
 """User factor rows as float32, whatever the bundle stores them as (float32, float16 or int8)."""
 
+import mmap
+
 import numpy as np
 
 from .exceptions import InvalidArrays
@@ -51,3 +53,20 @@ class UserFactors:
         if self.scale is not None:
             return self.stored[users].astype(np.float32) * self.scale[users, None]
         return self.stored[users].astype(np.float32, copy=False)
+
+
+def advise_random(array: np.ndarray) -> bool:
+    """Ask the kernel to read only the pages touched of a memory-mapped array, without read-ahead.
+
+    For arrays indexed by customer in a bundle far larger than one request reads, read-ahead
+    brings in ~128 KiB around every page a lookup faults on. Return False when the array is
+    not memory-mapped (nothing to advise).
+    """
+    base = array
+    while base is not None:
+        mapping = getattr(base, "_mmap", None)
+        if mapping is not None:
+            mapping.madvise(mmap.MADV_RANDOM)
+            return True
+        base = getattr(base, "base", None)
+    return False
