@@ -339,6 +339,8 @@ def test_build_with_int8_customer_factors(admin, cf_folder):
     version = ModelVersion.objects.get()
     assert version.status == ModelVersion.Status.READY
     assert version.metadata["factors_dtype"] == "int8"
+    page = admin.get(reverse("admin:modelstore_modelversion_activate", args=[version.pk])).content.decode()
+    assert re.search(r"<th scope=\"row\">Customer factors stored as</th><td>int8</td>", page)
 
 
 def test_build_refuses_an_unknown_factor_storage(admin, cf_folder):
