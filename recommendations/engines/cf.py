@@ -8,7 +8,7 @@ import numpy as np
 
 from .arrays import csr, optional, required
 from .exceptions import InvalidArrays, UnknownCustomer
-from .factors import UserFactors
+from .factors import UserFactors, advise_customer_arrays
 from .ids import IdIndex
 from .ranking import as_id_list, blocked_mask, check_k, top_k
 from .results import POPULAR, Recommendations
@@ -29,7 +29,9 @@ class CFEngine:
     as given, so memory-mapped ones stay mapped and are never copied whole.
     Without ``interactions_*`` nothing can be left out as already had.
     ``user_factors`` may be stored as float16, or int8 with ``user_factors_scale``; each
-    request converts only the user row it scores (see ``factors.UserFactors``).
+    request converts only the user row it scores (see ``factors.UserFactors``). Memory-mapped
+    arrays indexed by customer that add up to 1 GiB or more are read without read-ahead
+    (``factors.advise_customer_arrays``).
     """
 
     def __init__(self, arrays: Mapping[str, np.ndarray]):
@@ -45,6 +47,7 @@ class CFEngine:
         )
         self.user_factors = required(arrays, "user_factors")
         self.user_rows = UserFactors(self.user_factors, optional(arrays, "user_factors_scale"))
+        self.random_access = advise_customer_arrays(arrays)
         self.item_factors = required(arrays, "item_factors")
         self.item_popularity = required(arrays, "item_popularity")
         n_users, n_items = len(self.users), len(self.items)

@@ -1,6 +1,7 @@
 """User factors stored as float16 or int8 with a scale per row: written, verified, served, refused."""
 
 from io import StringIO
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -254,3 +255,34 @@ def test_the_command_writes_an_int8_file_and_refuses_other_dtypes(tmp_path):
         call_command(
             "bundle_models", "--cf-artifacts", str(folder), "--factors-dtype", "int4", stdout=StringIO()
         )
+
+
+def _random_read_mappings(path):
+    """Return how many of this process's mappings of ``path`` carry MADV_RANDOM ("rr" in VmFlags)."""
+    target, inside, found = str(path.resolve()), False, 0
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if fields and "-" in fields[0] and not fields[0].endswith(":"):
+            inside = len(fields) >= 6 and fields[5] == target
+        elif inside and line.startswith("VmFlags:"):
+            found += "rr" in fields[1:]
+    return found
+
+
+def test_large_customer_arrays_are_read_without_read_ahead(tmp_path, monkeypatch):
+    from recommendations.engines import factors
+
+    path = write_cf_bundle(tmp_path / "b.joblib", **_model(), factors_dtype="int8").path
+    small = open_bundle(path)
+    engine = CFEngine(small.arrays)
+    assert not engine.random_access and _random_read_mappings(path) == 0  # under 1 GiB: read-ahead stays
+
+    monkeypatch.setattr(factors, "RANDOM_ACCESS_MIN_BYTES", 1)
+    large = CFEngine(open_bundle(path).arrays)
+
+    assert large.random_access
+    # ids, order, factors, scales and the three recommendation arrays; items keep read-ahead.
+    assert _random_read_mappings(path) == 7
+    assert (
+        large.recommend("C00001", k=5).item_ids.tolist() == engine.recommend("C00001", k=5).item_ids.tolist()
+    )
