@@ -217,11 +217,12 @@ def _scale_section(ctx: Context) -> Section:
     try:
         build = _build_in_subprocess(path, users, items, ctx)
         size = path.stat().st_size
+        verified = _verify_in_subprocess(path, ctx)
         probes = _probes(path, users, ctx)
         limit_line = _page_limits(path)
     finally:
         shutil.rmtree(folder, ignore_errors=True)  # 20+ GB at full size: every run builds its own
-    table = _scale_table(users, items, size, build, probes)
+    table = _scale_table(users, items, size, build, probes, verified)
     table.limit = limit_line
     notes = [
         f"{users:,} customers × {FACTORS} factors as float32 would be {users * FACTORS * 4 / 1e9:.1f} GB; "
@@ -236,7 +237,14 @@ def _scale_section(ctx: Context) -> Section:
     ]
     if not ctx.quick and users < FULL_USERS:
         notes.append(f"Disk allowed {users:,} customers, not 100 M; sizes grow linearly with customers.")
-    data = {"users": users, "items": items, "bundle_bytes": size, "build": build, "probes": probes}
+    data = {
+        "users": users,
+        "items": items,
+        "bundle_bytes": size,
+        "build": build,
+        "verify": verified,
+        "probes": probes,
+    }
     return Section(key="quantized", title="", command="", intro="", tables=[table], notes=notes, data=data)
 
 
@@ -267,6 +275,16 @@ def _build_in_subprocess(path, users, items, ctx):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _verify_in_subprocess(path, ctx):
+    """Verify the bundle as the registry does (``verify_bundle``: arrays, ids, content hash) in a fresh process."""
+    ctx.log("verifying it as the registry does")
+    command = [sys.executable, "-m", "bench.parts.quantized", "verify", str(path), "--users", "0"]
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"verifying the bundle failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def _probes(path, users, ctx):
     """Return the serving figures of two fresh processes on cold pages (then warm): with the
     kernel's read-ahead (MADV_NORMAL), and with MADV_RANDOM on the arrays indexed by customer."""
@@ -285,7 +303,7 @@ def _probes(path, users, ctx):
     return results
 
 
-def _scale_table(users, items, size, build, probes):
+def _scale_table(users, items, size, build, probes, verified=None):
     d, r = probes["default"], probes["random"]
 
     def pair(read, text):
@@ -306,6 +324,14 @@ def _scale_table(users, items, size, build, probes):
         ],
         ["build: of which write_bundle", f"{build['write_seconds']:.0f} s", "", ""],
         ["build: peak anonymous memory (sampled RssAnon)", _bytes(build["peak_anonymous_bytes"]), "", ""],
+        *(
+            [
+                ["verify_bundle (as the registry verifies): seconds", f"{verified['seconds']:.0f} s", "", ""],
+                ["verify_bundle: peak anonymous memory", _bytes(verified["peak_anonymous_bytes"]), "", ""],
+            ]
+            if verified
+            else []
+        ),
         [
             "fresh process to first answer (imports, open, engine, one answer; cold)",
             *pair(lambda p: p["first_answer_seconds"] * 1000, lambda v: f"{v:.0f} ms"),
@@ -570,7 +596,7 @@ class AnonymousPeak:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.parts.quantized")
-    parser.add_argument("action", choices=("build", "probe"))
+    parser.add_argument("action", choices=("build", "verify", "probe"))
     parser.add_argument("path", type=Path)
     parser.add_argument("--users", type=int, required=True)
     parser.add_argument("--items", type=int, default=FULL_ITEMS)
@@ -582,6 +608,13 @@ def main(argv=None):
         with AnonymousPeak() as peak:
             result = build_bundle(args.path, args.users, args.items)
         result["peak_anonymous_bytes"] = peak.peak_bytes
+    elif args.action == "verify":
+        from modelstore.bundles import open_bundle, verify_bundle
+
+        started = time.perf_counter()
+        with AnonymousPeak() as peak:
+            counts = verify_bundle(open_bundle(args.path))
+        result = {"seconds": time.perf_counter() - started, "peak_anonymous_bytes": peak.peak_bytes, **counts}
     else:
         result = probe(args.path, args.users, args.customers, args.cold, args.advise_random)
     print(json.dumps(result))
