@@ -79,7 +79,7 @@ def advise(array: np.ndarray, advice: int) -> bool:
 
     Return False when the array is not memory-mapped (nothing to advise).
     """
-    base = array
+    base: object = array
     while base is not None:
         mapping = getattr(base, "_mmap", None)
         if mapping is not None:
