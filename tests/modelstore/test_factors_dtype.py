@@ -286,3 +286,22 @@ def test_large_customer_arrays_are_read_without_read_ahead(tmp_path, monkeypatch
     assert (
         large.recommend("C00001", k=5).item_ids.tolist() == engine.recommend("C00001", k=5).item_ids.tolist()
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_queued_build_keeps_the_factor_storage(tmp_path):
+    folder = factories.write_cf_folder(tmp_path / "cf")
+
+    call_command(
+        "bundle_models",
+        "--cf-artifacts",
+        str(folder),
+        "--factors-dtype",
+        "float16",
+        "--async",
+        stdout=StringIO(),
+    )
+
+    version = ModelVersion.objects.get(kind="cf")  # built by the task (in-process without a broker)
+    assert version.status == ModelVersion.Status.READY
+    assert version.metadata["factors_dtype"] == "float16" and version.n_users == 60
