@@ -2,7 +2,8 @@
 quality, and serving 100 M customers from a memory-mapped int8 bundle on a 24 GB machine.
 
     python -m bench --only quantized
-    python -m bench.parts.quantized probe BUNDLE --customers 2000 [--cold]   # one serving process
+    python -m bench.parts.quantized build BUNDLE --users N [--items M]      # the int8 bundle alone
+    python -m bench.parts.quantized probe BUNDLE --users N [--cold] [--advise-random]  # one server
 
 Quality: train once with ``train_models`` (Online Retail when present, and the demo data), write
 the CF bundle three ways with ``write_artifacts_bundle(factors_dtype=…)`` (what
