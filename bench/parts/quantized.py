@@ -45,7 +45,7 @@ RECS_PER_USER = 10
 CHUNK_USERS = 1_000_000
 PROBE_CUSTOMERS, QUICK_PROBE_CUSTOMERS = 2_000, 300
 # What the build needs on disk besides the bundle: the parts it writes before ``write_bundle``.
-DISK_MARGIN_BYTES = 5 * 1024**3
+DISK_MARGIN_BYTES = 3 * 1024**3
 GIB = 1024**3
 
 
