@@ -53,7 +53,9 @@ def verify_bundle(version_id, activate=False, user_id=None, requested_at=None):
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def build_bundle(version_id, artifacts_path, compress=None, activate=False, user_id=None):
+def build_bundle(
+    version_id, artifacts_path, compress=None, activate=False, user_id=None, factors_dtype="float32"
+):
     """Build the version made by ``version_start_build`` from an artifacts folder, then verify it.
 
     Return the id of the resulting version (an existing one when the content was registered
@@ -70,6 +72,7 @@ def build_bundle(version_id, artifacts_path, compress=None, activate=False, user
             kind=version.kind,
             artifacts_path=artifacts_path,
             compress=compress,
+            factors_dtype=factors_dtype,
             notes=version.notes,
             user=selectors.user_by_id(user_id),
             version=version,

@@ -22,6 +22,7 @@ def _facts(version):
         "items": (f"{version.n_items:,}", version.n_items),
         "recommendations": (f"{version.n_recommendations:,}", version.n_recommendations),
         "factors": (f"{version.n_factors:,}", version.n_factors),
+        "factors_dtype": ((version.metadata or {}).get("factors_dtype", "float32") if cf else "—", None),
         "size": (human_bytes(version.size_bytes), version.size_bytes),
         "compression": (version.compression or "none (memory-mapped)", None),
         "layout": (version.source_layout or "—", None),
@@ -43,6 +44,7 @@ def _fact_labels(version):
             ("items", "Items"),
             ("recommendations", "Recommendations"),
             ("factors", "Factors"),
+            ("factors_dtype", "Customer factors stored as"),
         )
     else:
         counts = (

@@ -148,6 +148,7 @@ class VersionPages:
                             kind=kind,
                             artifacts_path=folder,
                             compress=form.cleaned_data["compress"],
+                            factors_dtype=form.cleaned_data["factors_dtype"],
                             notes=form.cleaned_data["notes"],
                             activate=form.cleaned_data["activate"],
                             user=request.user,
@@ -165,7 +166,7 @@ class VersionPages:
         fieldsets = [
             ("Collaborative filtering", {"fields": ["cf_folder", "cf_path"]}),
             ("Content-based", {"fields": ["cb_folder", "cb_path"]}),
-            ("Bundle", {"fields": ["compression", "level", "notes", "activate"]}),
+            ("Bundle", {"fields": ["compression", "level", "factors_dtype", "notes", "activate"]}),
         ]
         context = form_context(
             self,

@@ -24,7 +24,7 @@ import joblib
 import numpy as np
 
 from .exceptions import CorruptBundle, IncompatibleBundle
-from .layout import KINDS, REQUIRED, counts
+from .layout import KINDS, REQUIRED, counts, storage_facts
 from .limits import Limits
 from .metadata import plain_metadata
 from .safe import NATIVE_GLOBALS, safe_joblib_load
@@ -188,6 +188,7 @@ def write_bundle(
         "created_at": metadata.get("created_at", now),
         "kind": kind,
         "counts": counts(kind, checked),
+        **storage_facts(kind, checked),
         "content_sha256": content_sha256 or content_hash(checked),
         "libraries": library_versions(),
         "compression": algorithm,

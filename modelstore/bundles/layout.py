@@ -36,9 +36,108 @@ REQUIRED = {
 }
 
 OPTIONAL = {
-    CF: frozenset({"interactions_indptr", "interactions_indices", "item_similarity"}),
+    CF: frozenset({"interactions_indptr", "interactions_indices", "item_similarity", "user_factors_scale"}),
     CB: frozenset({"neighbor_indices", "neighbor_scores", "item_titles"}),
 }
+
+
+# How ``user_factors`` may be stored, chosen when a CF bundle is built. int8 holds
+# ``round(x / s)`` per row with ``s = max|x| / 127`` in ``user_factors_scale`` (float32,
+# one per row); item factors always stay float32, so scoring is one float32 product.
+FLOAT32 = "float32"
+FLOAT16 = "float16"
+INT8 = "int8"
+FACTORS_DTYPES = (FLOAT32, FLOAT16, INT8)
+INT8_LEVELS = 127
+# Rows quantised at a time: bounds the float32 copy a build makes to one chunk.
+QUANTISE_CHUNK_ROWS = 1 << 16
+
+
+def check_factors_dtype(factors_dtype):
+    """Return ``factors_dtype`` if it is one of ``FACTORS_DTYPES``, else raise ``ValueError``."""
+    if factors_dtype not in FACTORS_DTYPES:
+        raise ValueError(f"factors dtype {factors_dtype!r} is not one of {', '.join(FACTORS_DTYPES)}")
+    return factors_dtype
+
+
+def quantise_rows(rows, factors_dtype):
+    """Return ``(stored, scale)`` for a block of factor rows (float (m, f)).
+
+    stored: ``factors_dtype`` (m, f); scale: float32 (m,) for int8, else None. A float16
+    overflow (|x| > 65504) raises ``ValueError`` rather than storing infinities.
+    """
+    rows = np.asarray(rows, dtype=np.float32)
+    if factors_dtype == FLOAT32:
+        return np.ascontiguousarray(rows), None
+    if factors_dtype == FLOAT16:
+        with np.errstate(over="ignore"):  # overflow is reported below, naming the limit
+            stored = rows.astype(np.float16)
+        if not np.isfinite(stored).all() and np.isfinite(rows).all():
+            raise ValueError("user factors exceed float16's range (65504); store them as float32 or int8")
+        return stored, None
+    check_factors_dtype(factors_dtype)
+    scale = np.abs(rows).max(axis=1) / np.float32(INT8_LEVELS) if rows.shape[1] else np.zeros(len(rows))
+    scale = scale.astype(np.float32)
+    safe = np.where(scale > 0, scale, np.float32(1))
+    stored = np.rint(rows / safe[:, None]).astype(np.int8)
+    return stored, scale
+
+
+def quantise_factors(factors, factors_dtype, *, chunk_rows=QUANTISE_CHUNK_ROWS):
+    """Return ``(stored, scale)`` for a whole factor matrix, quantising ``chunk_rows`` rows at a time.
+
+    factors: float (n, f), e.g. a memory-mapped float32 file larger than memory; only one
+    chunk is ever copied as float32. stored: ``factors_dtype`` (n, f); scale: float32 (n,)
+    for int8, else None. float32 input asked for as float32 is returned as is.
+    """
+    check_factors_dtype(factors_dtype)
+    factors = np.asarray(factors)
+    if factors.ndim != 2:
+        raise ValueError(f"factors must be a (n, f) matrix, not shape {factors.shape}")
+    if factors_dtype == FLOAT32:
+        return np.ascontiguousarray(factors, dtype=np.float32), None
+    n_rows = factors.shape[0]
+    stored = np.empty(factors.shape, dtype=np.dtype(factors_dtype))
+    scale = np.empty(n_rows, dtype=np.float32) if factors_dtype == INT8 else None
+    for start in range(0, n_rows, chunk_rows):
+        stop = min(start + chunk_rows, n_rows)
+        block, block_scale = quantise_rows(factors[start:stop], factors_dtype)
+        stored[start:stop] = block
+        if scale is not None:
+            scale[start:stop] = block_scale
+    return stored, scale
+
+
+def factors_dtype_of(arrays):
+    """Return how a CF array set stores ``user_factors``: "float32", "float16" or "int8"."""
+    return str(arrays["user_factors"].dtype)
+
+
+def storage_facts(kind, arrays):
+    """Return what a bundle's metadata records about how its arrays are stored."""
+    return {"factors_dtype": factors_dtype_of(arrays)} if kind == CF and "user_factors" in arrays else {}
+
+
+def quantised_cf_arrays(arrays, factors_dtype):
+    """Return a CF array set with ``user_factors`` stored as ``factors_dtype`` (others shared).
+
+    Only float32 factors are re-stored; a set already stored another way is returned as is
+    when ``factors_dtype`` matches, and refused otherwise.
+    """
+    check_factors_dtype(factors_dtype)
+    current = factors_dtype_of(arrays)
+    if current == factors_dtype:
+        return dict(arrays)
+    if current != FLOAT32:
+        raise ValueError(
+            f"user factors are already stored as {current}; they can only be re-stored from float32"
+        )
+    stored, scale = quantise_factors(arrays["user_factors"], factors_dtype)
+    result = {name: array for name, array in arrays.items() if name != "user_factors_scale"}
+    result["user_factors"] = stored
+    if scale is not None:
+        result["user_factors_scale"] = scale
+    return result
 
 
 def id_array(values):
@@ -122,8 +221,13 @@ def cf_arrays(
     interactions_indptr=None,
     interactions_indices=None,
     item_similarity=None,
+    user_factors_scale=None,
 ):
-    """Return the CF array set, adding sorted id copies and a popularity fallback."""
+    """Return the CF array set, adding sorted id copies and a popularity fallback.
+
+    ``user_factors`` stored as float16, or int8 with ``user_factors_scale``, are kept so;
+    anything else is stored as float32.
+    """
     user_ids = id_array(user_ids)
     item_ids = id_array(item_ids)
     user_sorted, user_order = sorted_ids(user_ids)
@@ -140,7 +244,7 @@ def cf_arrays(
         "item_ids": item_ids,
         "item_ids_sorted": item_sorted,
         "item_ids_order": item_order,
-        "user_factors": np.ascontiguousarray(user_factors, dtype=np.float32),
+        "user_factors": _stored_factors(user_factors, user_factors_scale),
         "item_factors": np.ascontiguousarray(item_factors, dtype=np.float32),
         "recs_indptr": np.asarray(recs_indptr, dtype=np.int64),
         "recs_indices": np.asarray(recs_indices, dtype=np.int32),
@@ -152,7 +256,17 @@ def cf_arrays(
         arrays["interactions_indices"] = np.asarray(interactions_indices, dtype=np.int32)
     if item_similarity is not None:
         arrays["item_similarity"] = np.ascontiguousarray(item_similarity, dtype=np.float32)
+    if user_factors_scale is not None:
+        arrays["user_factors_scale"] = np.asarray(user_factors_scale, dtype=np.float32)
     return arrays
+
+
+def _stored_factors(user_factors, scale):
+    """Return user factors as stored: float16 as is, int8 as is when it has its scale, else float32."""
+    user_factors = np.asarray(user_factors)
+    if user_factors.dtype == np.float16 or (user_factors.dtype == np.int8 and scale is not None):
+        return np.ascontiguousarray(user_factors)
+    return np.ascontiguousarray(user_factors, dtype=np.float32)
 
 
 def l2_normalise(vectors):

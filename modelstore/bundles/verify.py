@@ -6,8 +6,12 @@ import numpy as np
 
 from .exceptions import CorruptBundle
 from .format import Bundle, content_hash
-from .layout import CB, CF, OPTIONAL, REQUIRED, counts
+from .layout import CB, CF, FACTORS_DTYPES, INT8, OPTIONAL, REQUIRED, counts, factors_dtype_of
 from .types import ArraySet
+
+# Rows checked at a time for NaN and infinities: a check never allocates a mask the size of
+# a matrix larger than memory.
+FINITE_CHECK_ROWS = 1 << 16
 
 
 def _fail(message: str) -> NoReturn:
@@ -38,14 +42,48 @@ def _check_ids(arrays: ArraySet, prefix: str, label: str) -> None:
         _fail(f"{label} ids contain an empty id")
 
 
+def _all_finite(array: np.ndarray) -> bool:
+    """Return True if a float array has no NaN or infinity, reading it a block of rows at a time."""
+    return all(
+        np.isfinite(array[start : start + FINITE_CHECK_ROWS]).all()
+        for start in range(0, array.shape[0], FINITE_CHECK_ROWS)
+    )
+
+
 def _check_matrix(arrays: ArraySet, name: str, rows: int, label: str) -> None:
     matrix = arrays[name]
     if matrix.dtype != np.float32 or matrix.ndim != 2:
         _fail(f"{name} must be a float32 matrix, not {matrix.dtype} with {matrix.ndim} dimensions")
     if matrix.shape[0] != rows:
         _fail(f"{name} has {matrix.shape[0]} rows but there are {rows} {label}")
-    if not np.isfinite(matrix).all():
+    if not _all_finite(matrix):
         _fail(f"{name} holds NaN or infinite values")
+
+
+def _check_user_factors(arrays: ArraySet, n_users: int) -> None:
+    """Check ``user_factors`` as stored: float32, float16, or int8 with one finite scale per row."""
+    factors = arrays["user_factors"]
+    stored = factors_dtype_of(arrays)
+    if stored not in FACTORS_DTYPES or factors.ndim != 2:
+        _fail(
+            f"user_factors must be a {', '.join(FACTORS_DTYPES)} matrix, "
+            f"not {factors.dtype} with {factors.ndim} dimensions"
+        )
+    if factors.shape[0] != n_users:
+        _fail(f"user_factors has {factors.shape[0]} rows but there are {n_users} customers")
+    scale = arrays.get("user_factors_scale")
+    if stored != INT8:
+        if scale is not None:
+            _fail(f"user_factors_scale belongs to int8 user_factors, not {stored}")
+        if not _all_finite(factors):
+            _fail("user_factors holds NaN or infinite values")
+        return
+    if scale is None:
+        _fail("int8 user_factors need user_factors_scale (one float32 scale per customer)")
+    if scale.dtype != np.float32 or scale.shape != (n_users,):
+        _fail(f"user_factors_scale must be float32 of shape ({n_users},), not {scale.dtype} {scale.shape}")
+    if not _all_finite(scale) or (scale < 0).any():
+        _fail("user_factors_scale holds NaN, infinite or negative values")
 
 
 def _check_csr(arrays: ArraySet, prefix: str, n_rows: int, n_columns: int, has_scores: bool) -> None:
@@ -79,7 +117,7 @@ def verify_arrays(kind: str, arrays: ArraySet) -> dict[str, int]:
     if kind == CF:
         n_users = arrays["user_ids"].shape[0]
         _check_ids(arrays, "user", "customer")
-        _check_matrix(arrays, "user_factors", n_users, "customers")
+        _check_user_factors(arrays, n_users)
         _check_matrix(arrays, "item_factors", n_items, "items")
         if arrays["user_factors"].shape[1] != arrays["item_factors"].shape[1]:
             _fail(
@@ -123,6 +161,11 @@ def verify_arrays(kind: str, arrays: ArraySet) -> dict[str, int]:
 def verify_bundle(bundle: Bundle) -> dict[str, int]:
     """Verify an opened bundle deeply, including the content hash its metadata records."""
     result = verify_arrays(bundle.kind, bundle.arrays)
+    claimed = bundle.metadata.get("factors_dtype")
+    if bundle.kind == CF and claimed is not None and claimed != factors_dtype_of(bundle.arrays):
+        _fail(
+            f"metadata says the user factors are {claimed!r}, but they are {factors_dtype_of(bundle.arrays)}"
+        )
     recorded = bundle.metadata.get("content_sha256")
     if not recorded:
         _fail("bundle metadata has no content_sha256")

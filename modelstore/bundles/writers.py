@@ -12,7 +12,19 @@ import numpy as np
 
 from .artifacts import read_cb_artifacts, read_cf_artifacts
 from .format import WrittenBundle, write_bundle
-from .layout import CB, CF, KINDS, cb_arrays, cf_arrays, csr_from_rows, top_neighbors
+from .layout import (
+    CB,
+    CF,
+    FLOAT32,
+    KINDS,
+    cb_arrays,
+    cf_arrays,
+    check_factors_dtype,
+    csr_from_rows,
+    quantise_factors,
+    quantised_cf_arrays,
+    top_neighbors,
+)
 from .types import ArrayInput, Metadata, PathLike
 from .verify import verify_arrays
 
@@ -34,6 +46,7 @@ def write_cf_bundle(
     item_similarity: ArrayInput | None = None,
     metadata: Metadata | None = None,
     compress: str | None = None,
+    factors_dtype: str = FLOAT32,
 ) -> WrittenBundle:
     """Write a CF bundle to ``path`` and return the ``WrittenBundle`` (path, sha256, size, metadata).
 
@@ -52,7 +65,12 @@ def write_cf_bundle(
     - ``metadata``: a JSON-able dict stored in the bundle (e.g. training parameters).
     - ``compress``: None (memory-mapped, the default) or ``"zlib"``, ``"gzip"``, ``"lz4"``,
       ``"xz"``, optionally with a level (``"lz4:3"``).
+    - ``factors_dtype``: how ``user_factors`` are stored: ``"float32"`` (the default),
+      ``"float16"`` (half the size) or ``"int8"`` (a quarter, plus one float32 scale per
+      customer: ``round(x / s)`` with ``s = max|x| / 127`` per row). Item factors stay
+      float32; precomputed recommendations are ranked from the float32 factors given here.
     """
+    check_factors_dtype(factors_dtype)
     user_factors = np.asarray(user_factors, dtype=np.float32)
     item_factors = np.asarray(item_factors, dtype=np.float32)
     seen_indptr = seen_indices = None
@@ -75,10 +93,12 @@ def write_cf_bundle(
     recs_indptr, recs_indices, recs_scores = _csr_from_top(item_rows, scores)
     if seen_indptr is not None and seen_indices is not None:
         seen_indices = _sorted_within_rows(seen_indptr, seen_indices)
+    stored_factors, factors_scale = quantise_factors(user_factors, factors_dtype)
     arrays = cf_arrays(
         user_ids=user_ids,
         item_ids=item_ids,
-        user_factors=user_factors,
+        user_factors=stored_factors,
+        user_factors_scale=factors_scale,
         item_factors=item_factors,
         recs_indptr=recs_indptr,
         recs_indices=recs_indices,
@@ -125,13 +145,25 @@ def write_cb_bundle(
 
 
 def write_artifacts_bundle(
-    path: PathLike, *, kind: str, artifacts_path: PathLike, compress: str | None = None
+    path: PathLike,
+    *,
+    kind: str,
+    artifacts_path: PathLike,
+    compress: str | None = None,
+    factors_dtype: str = FLOAT32,
 ) -> WrittenBundle:
-    """Write the bundle of a seed-layout CF or CB artifacts folder to ``path``; return the ``WrittenBundle``."""
+    """Write the bundle of a seed-layout CF or CB artifacts folder to ``path``; return the ``WrittenBundle``.
+
+    ``factors_dtype`` stores a CF bundle's user factors as for ``write_cf_bundle``; a CB
+    bundle has none and ignores it.
+    """
+    check_factors_dtype(factors_dtype)
     reader = {CF: read_cf_artifacts, CB: read_cb_artifacts}.get(kind)
     if reader is None:
         raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
     arrays, metadata = reader(artifacts_path)
+    if kind == CF:
+        arrays = quantised_cf_arrays(arrays, factors_dtype)
     verify_arrays(kind, arrays)
     metadata = {key: value for key, value in metadata.items() if key not in ("counts", "content_sha256")}
     return write_bundle(path, kind=kind, arrays=arrays, metadata=metadata, compress=compress)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
-from ..bundles import read_artifacts
+from ..bundles import CF, LoadedFile, read_artifacts
+from ..bundles.layout import FACTORS_DTYPES, FLOAT32, quantised_cf_arrays
 from ..exceptions import RegistryError
 from ..models import ModelVersion
 from .failures import conversion_errors, failing, storage_errors
@@ -41,6 +43,7 @@ def version_build(
     kind: str,
     artifacts_path: str | PathLike[str],
     compress: str | None = None,
+    factors_dtype: str = FLOAT32,
     label: str = "",
     notes: str = "",
     user: AbstractBaseUser | None = None,
@@ -50,27 +53,39 @@ def version_build(
 ) -> Registered:
     """Build a bundle from a seed-layout artifacts folder and register it, then verify and activate.
 
-    ``version`` is a row made by ``version_start_build``; any failure is recorded on it.
-    ``verify`` and ``activate`` are as for ``version_register``.
+    ``factors_dtype`` stores a CF bundle's user factors as ``"float32"``, ``"float16"`` or
+    ``"int8"`` (see ``write_cf_bundle``); a CB bundle ignores it. ``version`` is a row made
+    by ``version_start_build``; any failure is recorded on it. ``verify`` and ``activate``
+    are as for ``version_register``.
     """
     from .completion import complete  # it queues and activates, which build on this module
 
     started = time.perf_counter()
-    with failing(version), storage_errors(), conversion_errors(Path(artifacts_path).name):
-        loaded = read_artifacts(artifacts_path, kind, limits=bundle_limits())
-        result = register_loaded(
-            loaded,
-            source_path=None,
-            uploaded_sha256="",
-            label=label or _label_of(version),
-            notes=notes,
-            user=user,
-            compress=compress,
-            version=version,
-        )
-        del loaded  # the converted arrays are stored: free them before verification maps the file
+    with failing(version):
+        if factors_dtype not in FACTORS_DTYPES:
+            raise RegistryError(f"factors dtype {factors_dtype!r} is not one of {', '.join(FACTORS_DTYPES)}")
+        with storage_errors(), conversion_errors(Path(artifacts_path).name):
+            loaded = _stored_as(read_artifacts(artifacts_path, kind, limits=bundle_limits()), factors_dtype)
+            result = register_loaded(
+                loaded,
+                source_path=None,
+                uploaded_sha256="",
+                label=label or _label_of(version),
+                notes=notes,
+                user=user,
+                compress=compress,
+                version=version,
+            )
+            del loaded  # the converted arrays are stored: free them before verification maps the file
     result = complete(result, verify=verify, activate=activate, user=user)
     return Registered(result.version, result.created, time.perf_counter() - started)
+
+
+def _stored_as(loaded: LoadedFile, factors_dtype: str) -> LoadedFile:
+    """Return a CF folder's arrays with the user factors stored as ``factors_dtype``."""
+    if loaded.kind != CF:
+        return loaded
+    return dataclasses.replace(loaded, arrays=quantised_cf_arrays(loaded.arrays, factors_dtype))
 
 
 def _label_of(version: ModelVersion | None) -> str:

@@ -15,6 +15,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from .. import audit
 from ..bundles import parse_compression
+from ..bundles.layout import check_factors_dtype
 from ..exceptions import BrokerUnavailable, VersionBusy
 from ..models import ModelVersion
 from .building import version_fail_builds, version_start_build
@@ -63,15 +64,20 @@ def version_queue_build(
     kind: str,
     artifacts_path: str | PathLike[str],
     compress: str | None = None,
+    factors_dtype: str = "float32",
     label: str = "",
     notes: str = "",
     activate: bool = False,
     user: AbstractBaseUser | None = None,
 ) -> ModelVersion:
-    """Create a ``building`` row and queue its build once the current transaction commits."""
+    """Create a ``building`` row and queue its build once the current transaction commits.
+
+    ``factors_dtype`` is as for ``version_build``.
+    """
     from ..tasks import build_bundle
 
     parse_compression(compress)
+    check_factors_dtype(factors_dtype)
     version = version_start_build(kind=kind, label=label, notes=notes, user=user)
     audit.log_version_action(
         user=user,
@@ -84,7 +90,13 @@ def version_queue_build(
     def send() -> None:
         try:
             task_queue(
-                build_bundle, version.pk, str(artifacts_path), compress, activate=activate, user_id=user_id
+                build_bundle,
+                version.pk,
+                str(artifacts_path),
+                compress,
+                activate=activate,
+                user_id=user_id,
+                factors_dtype=factors_dtype,
             )
         except BrokerUnavailable:
             version.delete()  # nothing will ever build it

@@ -8,6 +8,7 @@ import numpy as np
 
 from .arrays import csr, optional, required
 from .exceptions import InvalidArrays, UnknownCustomer
+from .factors import UserFactors, advise_customer_arrays
 from .ids import IdIndex
 from .ranking import as_id_list, blocked_mask, check_k, top_k
 from .results import POPULAR, Recommendations
@@ -27,6 +28,10 @@ class CFEngine:
     ``interactions_*`` and ``item_similarity`` may be absent. Arrays are used
     as given, so memory-mapped ones stay mapped and are never copied whole.
     Without ``interactions_*`` nothing can be left out as already had.
+    ``user_factors`` may be stored as float16, or int8 with ``user_factors_scale``; each
+    request converts only the user row it scores (see ``factors.UserFactors``). Memory-mapped
+    arrays indexed by customer that add up to 1 GiB or more are read without read-ahead
+    (``factors.advise_customer_arrays``).
     """
 
     def __init__(self, arrays: Mapping[str, np.ndarray]):
@@ -41,6 +46,8 @@ class CFEngine:
             optional(arrays, "item_ids_order"),
         )
         self.user_factors = required(arrays, "user_factors")
+        self.user_rows = UserFactors(self.user_factors, optional(arrays, "user_factors_scale"))
+        self.random_access = advise_customer_arrays(arrays)
         self.item_factors = required(arrays, "item_factors")
         self.item_popularity = required(arrays, "item_popularity")
         n_users, n_items = len(self.users), len(self.items)
@@ -164,7 +171,7 @@ class CFEngine:
                 pending.append((i, u, rows, scores, blocked))
         for start in range(0, len(pending), BATCH_USERS):
             chunk = pending[start : start + BATCH_USERS]
-            score_rows = self.user_factors[[u for _, u, *_ in chunk]] @ self.item_factors.T
+            score_rows = self.user_rows.rows([u for _, u, *_ in chunk]) @ self.item_factors.T
             for (i, _, rows, scores, blocked), user_scores in zip(chunk, score_rows, strict=True):
                 results[i] = Recommendations.of_rows(
                     self.items.ids, *self._top_up(rows, scores, k, user_scores, blocked)
@@ -173,7 +180,7 @@ class CFEngine:
 
     def _scores(self, u):
         """Return float32 (n_items,): every item's score for user row ``u``."""
-        return self.item_factors @ self.user_factors[u]
+        return self.item_factors @ self.user_rows.row(u)
 
     def _had(self, u):
         """Return int (n,): item rows user row ``u`` already has (a view)."""

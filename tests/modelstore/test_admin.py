@@ -329,6 +329,26 @@ def test_build_both_kinds_from_typed_paths(admin, cf_folder, cb_folder, tmp_path
     assert versions["cf"].compression == ""
 
 
+def test_build_with_int8_customer_factors(admin, cf_folder):
+    response = admin.post(
+        BUILD,
+        {"cf_folder": str(cf_folder.resolve()), "compression": "none", "level": 3, "factors_dtype": "int8"},
+    )
+
+    assert response.status_code == 302
+    version = ModelVersion.objects.get()
+    assert version.status == ModelVersion.Status.READY
+    assert version.metadata["factors_dtype"] == "int8"
+    page = admin.get(reverse("admin:modelstore_modelversion_activate", args=[version.pk])).content.decode()
+    assert re.search(r"<th scope=\"row\">Customer factors stored as</th><td>int8</td>", page)
+
+
+def test_build_refuses_an_unknown_factor_storage(admin, cf_folder):
+    errors = build_errors(admin, cf_folder=str(cf_folder.resolve()), factors_dtype="int4")
+
+    assert "int4 is not one of the available choices" in str(errors["factors_dtype"])
+
+
 def build_errors(client, **data):
     response = client.post(BUILD, {"compression": "none", "level": 3, **data})
     assert response.status_code == 200, "the form should have been refused"

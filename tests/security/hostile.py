@@ -393,6 +393,16 @@ def corpus(marker, secret):
         "HTML": b"<!DOCTYPE html><html><body>not a model</body></html>",
         "npy": _npy_bytes(),
         "NaN factors": _nan_factors(),
+        # factors stored smaller (int8 with a scale per row) but inconsistent
+        "int8 factors without scale": _int8_factors(scale_rows=None),
+        "int8 scale too short": _int8_factors(scale_rows=59),
+        "int8 scale too long": _int8_factors(scale_rows=61),
+        "int8 scale NaN": _int8_factors(scale_rows=60, scale_value=float("nan")),
+        "int8 scale inf": _int8_factors(scale_rows=60, scale_value=float("inf")),
+        "int8 scale float64": _int8_factors(scale_rows=60, scale_dtype=np.float64),
+        "int8 factors too few rows": _int8_factors(scale_rows=59, factor_rows=59),
+        "int16 factors": _int8_factors(scale_rows=60, factors_dtype=np.int16),
+        "float16 factors with scale": _int8_factors(scale_rows=60, factors_dtype=np.float16),
     }
     names = {
         "CSV": "x.csv",
@@ -417,6 +427,19 @@ def _npy_bytes():
     buffer = io.BytesIO()
     np.save(buffer, np.zeros((3, 3), np.float32))
     return buffer.getvalue()
+
+
+def _int8_factors(
+    *, scale_rows, factor_rows=60, scale_value=0.01, scale_dtype=np.float32, factors_dtype=np.int8
+):
+    """A native CF bundle whose smaller-stored user factors and their scales do not agree."""
+    doc = _good_document()
+    arrays = dict(doc["arrays"])
+    arrays["user_factors"] = np.ones((factor_rows, arrays["user_factors"].shape[1]), dtype=factors_dtype)
+    if scale_rows is not None:
+        arrays["user_factors_scale"] = np.full(scale_rows, scale_value, dtype=scale_dtype)
+    metadata = {**doc["metadata"], "content_sha256": content_hash(arrays)}
+    return joblib_bytes({**doc, "metadata": metadata, "arrays": arrays})
 
 
 def _nan_factors():

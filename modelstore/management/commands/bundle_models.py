@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from modelstore import selectors, services
 from modelstore.bundles import parse_compression, write_artifacts_bundle
+from modelstore.bundles.layout import FACTORS_DTYPES, FLOAT32
 from modelstore.models import ModelVersion
 
 from ._common import (
@@ -16,6 +17,12 @@ from ._common import (
     not_applied,
     summary,
 )
+
+
+def factor_storage(version):
+    """Return ", int8 customer factors" for a CF version not stored as float32, else ""."""
+    stored = (version.metadata or {}).get("factors_dtype", FLOAT32)
+    return f", {stored} customer factors" if version.kind == "cf" and stored != FLOAT32 else ""
 
 
 class Command(BaseCommand):
@@ -40,6 +47,13 @@ class Command(BaseCommand):
         )
         compression.add_argument(
             "--compress", metavar="ALGO[:LEVEL]", help="zlib, gzip, lz4 or xz, level 1..9."
+        )
+        parser.add_argument(
+            "--factors-dtype",
+            choices=FACTORS_DTYPES,
+            default=FLOAT32,
+            help="How the CF bundle stores customer factors: float32 (default), float16 (half the size) "
+            "or int8 with a float32 scale per customer (a quarter). Item factors stay float32.",
         )
         parser.add_argument(
             "--label",
@@ -104,7 +118,7 @@ class Command(BaseCommand):
             options["acting_user"] = acting_user(options["user"]) if options["activate"] else None
             compress = None if options["no_compress"] else options["compress"]
             if options["out"]:
-                return self.write_files([("cf", folder)], compress, Path(options["out"]))
+                return self.write_files([("cf", folder)], compress, Path(options["out"]), options)
             label = f"{options['label']}-cf" if options["label"] else ""
             version = self.build("cf", folder, compress, label, options)
         if version.status != ModelVersion.Status.READY:
@@ -128,7 +142,7 @@ class Command(BaseCommand):
         folders = self.folders(options)
         options["acting_user"] = acting_user(options["user"]) if options["activate"] else None
         if options["out"]:
-            return self.write_files(folders, compress, Path(options["out"]))
+            return self.write_files(folders, compress, Path(options["out"]), options)
         failed = []
         for kind, folder in folders:
             label = f"{options['label']}-{kind}" if options["label"] else ""
@@ -165,6 +179,7 @@ class Command(BaseCommand):
                 kind=kind,
                 artifacts_path=folder,
                 compress=compress,
+                factors_dtype=options["factors_dtype"],
                 label=label,
                 notes=options["notes"],
                 activate=options["activate"],
@@ -179,6 +194,7 @@ class Command(BaseCommand):
                 kind=kind,
                 artifacts_path=folder,
                 compress=compress,
+                factors_dtype=options["factors_dtype"],
                 label=label,
                 notes=options["notes"],
                 user=options["acting_user"],
@@ -188,13 +204,13 @@ class Command(BaseCommand):
         version = result.version
         version.refresh_from_db()
         prefix = "built" if result.created else "already registered"
-        self.stdout.write(f"{prefix} {summary(version, progress.seconds)}")
+        self.stdout.write(f"{prefix} {summary(version, progress.seconds)}{factor_storage(version)}")
         if not result.created:
             for note in not_applied(version, label=label, compress=compress):
                 self.stdout.write(f"  {note}")
         return version
 
-    def write_files(self, folders, compress, out):
+    def write_files(self, folders, compress, out, options):
         """Write each folder's bundle to a file and register nothing."""
         for kind, folder in folders:
             path = out.with_name(f"{out.stem}-{kind}{out.suffix}") if len(folders) > 1 else out
@@ -202,13 +218,19 @@ class Command(BaseCommand):
             with command_errors():
                 with progress.stage(f"writing {kind} bundle from {folder}"):
                     written = write_artifacts_bundle(
-                        path, kind=kind, artifacts_path=folder, compress=compress
+                        path,
+                        kind=kind,
+                        artifacts_path=folder,
+                        compress=compress,
+                        factors_dtype=options["factors_dtype"],
                     )
             counts = written.metadata["counts"]
+            storage = written.metadata.get("factors_dtype")
             self.stdout.write(
                 f"wrote {kind} bundle {path}: {human_bytes(written.size_bytes)}, "
                 f"{counts['n_items']:,} items, {written.compression or 'uncompressed'}, "
-                f"sha256 {written.sha256[:12]}…, {progress.seconds:.1f} s (not registered)"
+                + (f"{storage} customer factors, " if storage else "")
+                + f"sha256 {written.sha256[:12]}…, {progress.seconds:.1f} s (not registered)"
             )
 
     def verify_all(self):
