@@ -16,11 +16,11 @@ from django.utils import timezone
 
 from modelstore import selectors, services, storage
 from modelstore.bundles import BundleError
+from modelstore.bundles.stamps import ensure_verified
 from modelstore.models import ModelVersion
 
 from .loading import Target, files_target
 from .state import Fault, LoadError, bundle_target
-from .verified import ensure_verified
 
 logger = logging.getLogger(__name__)
 

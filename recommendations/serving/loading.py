@@ -15,11 +15,11 @@ from django.utils import timezone
 
 from modelstore import node_cache, storage
 from modelstore.bundles import CB, CF, CorruptBundle, IncompatibleBundle, open_bundle, read_artifacts
+from modelstore.bundles.stamps import ensure_verified, file_identity
 from modelstore.services import bundle_limits
 
 from ..engines import CBEngine, CFEngine, Engine
 from .exceptions import BundleFileChanged
-from .verified import ensure_verified, file_identity
 
 BUNDLE = "bundle"
 FILES = "files"

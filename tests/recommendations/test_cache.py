@@ -10,10 +10,10 @@ from django.db import DatabaseError
 
 from modelstore import selectors, services
 from modelstore.bundles import CorruptBundle, file_sha256, write_bundle
+from modelstore.bundles.stamps import ensure_verified
 from modelstore.models import ActivationEvent
 from recommendations.serving import BUNDLE, FILES, ModelUnavailable, get_cache, reset_cache
 from recommendations.serving import cache as cache_module
-from recommendations.serving.verified import ensure_verified
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -208,11 +208,12 @@ def test_a_missing_file_at_start_gives_503_reasons_not_a_crash(settings, cf_vers
     assert health["models"]["cf"]["last_error"]["id"] == cf_version.pk
 
 
-def test_a_verified_file_is_hashed_once_then_trusted_until_it_changes(settings, cf_version):
+def test_a_file_verified_on_this_machine_is_trusted_until_it_changes(settings, cf_version):
     path = media_path(settings, cf_version)
 
-    assert get_cache().get("cf").hashed is True
-    reset_cache()  # a restart: the stamp in the bundle cache folder vouches for the file
+    # Verification hashed the whole file and left a stamp: the first load does not read it again.
+    assert get_cache().get("cf").hashed is False
+    reset_cache()  # a restart: the stamp in the bundle cache folder still vouches for the file
     assert get_cache().get("cf").hashed is False
 
     stat = path.stat()

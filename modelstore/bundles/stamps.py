@@ -7,6 +7,10 @@ A later load that finds a stamp with the same identity trusts it; any change to 
 (rewritten, touched, replaced, resized) changes the identity and the file is hashed again,
 then refused when the hash differs. When several workers of one machine load a new version at
 once, one hashes while the others wait on a lock next to the stamp and then read its stamp.
+
+Verification hashes the whole file too, so it leaves a stamp behind (``record_verified``): a
+version verified on this machine opens by mmap at its first activation instead of being read
+and hashed again (at 10 M customers, seconds of a swap).
 """
 
 import contextlib
@@ -18,7 +22,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from modelstore.bundles import CorruptBundle, file_sha256
+from .exceptions import CorruptBundle
+from .format import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +108,15 @@ def ensure_verified(path, sha256, *, stamp_dir):
         return _hash_and_stamp(path, sha256, stamp, identity)
 
 
+def record_verified(path, sha256, *, stamp_dir, identity):
+    """Stamp ``path`` as holding ``sha256`` after a hash that began when it had ``identity``.
+
+    Nothing is written when the file changed since (the hash may not describe what is there now).
+    """
+    if file_identity(path) == identity:
+        _write_stamp(stamp_path(stamp_dir, path, sha256), {"sha256": sha256, "identity": identity})
+
+
 def _hash_and_stamp(path, sha256, stamp, identity):
     actual = file_sha256(path)
     if actual != sha256:
@@ -112,6 +126,5 @@ def _hash_and_stamp(path, sha256, stamp, identity):
             "the file changed on disk after verification"
         )
     # The file may have changed while it was hashed; a stamp must describe what was hashed.
-    if file_identity(path) == identity:
-        _write_stamp(stamp, {"sha256": sha256, "identity": identity})
+    record_verified(path, sha256, stamp_dir=stamp.parent.parent, identity=identity)
     return True
