@@ -259,6 +259,17 @@ def forget_stamps(folder):
     shutil.rmtree(Path(folder) / "media" / "cache" / "verified", ignore_errors=True)
 
 
+def reverify(env):
+    """Verify every version of the benchmark's registry again, as ``bundle_models --verify`` does."""
+    subprocess.run(
+        [sys.executable, "manage.py", "bundle_models", "--verify"],
+        env=env,
+        cwd=processes.ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
 def active_cf(env):
     """Return the id of the active CF version in the benchmark's registry, or None."""
     with sqlite3.connect(env["DATABASE_URL"].removeprefix("sqlite:///")) as connection:
