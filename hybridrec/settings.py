@@ -116,6 +116,7 @@ INSTALLED_APPS = [
     "modelstore",
     "recommendations",
     "recommendations.training",
+    "recommendations.feedback",
 ]
 
 MIDDLEWARE = [
@@ -288,6 +289,21 @@ if HYBRIDREC_CB_PRELOAD not in {"lazy", "background"}:
     )
 HYBRIDREC_PUBLIC_API = env_bool("HYBRIDREC_PUBLIC_API", False)
 
+# --- events (POST /api/v1/events/) and experiment results ------------------------------------
+# A batch holds at most this many events and this many bytes; an event's ts at most this old.
+HYBRIDREC_EVENTS_MAX_BATCH = env_int("HYBRIDREC_EVENTS_MAX_BATCH", 1000)
+HYBRIDREC_EVENTS_MAX_BODY_BYTES = env_int("HYBRIDREC_EVENTS_MAX_BODY_BYTES", 2 * 1024 * 1024)
+HYBRIDREC_EVENTS_MAX_AGE_SECONDS = env_int("HYBRIDREC_EVENTS_MAX_AGE_SECONDS", 7 * 86400)
+# An event without request_id counts for an experiment when the same customer was served the
+# item at most this many seconds before it (docs/EXPERIMENTS.md, "Attribution").
+HYBRIDREC_ATTRIBUTION_WINDOW = env_int("HYBRIDREC_ATTRIBUTION_WINDOW", 86400)
+# The plan an experiment's results page reads its sample size from: the control's expected
+# click-through, the smallest absolute difference worth finding, the power to find it.
+HYBRIDREC_EXPERIMENT_BASELINE_RATE = env_float("HYBRIDREC_EXPERIMENT_BASELINE_RATE", 0.05)
+HYBRIDREC_EXPERIMENT_MIN_EFFECT = env_float("HYBRIDREC_EXPERIMENT_MIN_EFFECT", 0.01)
+HYBRIDREC_EXPERIMENT_POWER = env_float("HYBRIDREC_EXPERIMENT_POWER", 0.8)
+HYBRIDREC_EXPERIMENT_ALPHA = env_float("HYBRIDREC_EXPERIMENT_ALPHA", 0.05)
+
 # --- REST framework ----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -315,6 +331,7 @@ REST_FRAMEWORK = {
         "batch": env_str("HYBRIDREC_THROTTLE_BATCH", "600/min"),
         "models": env_str("HYBRIDREC_THROTTLE_MODELS", "600/min"),
         "health": env_str("HYBRIDREC_THROTTLE_HEALTH", "6000/min"),
+        "events": env_str("HYBRIDREC_THROTTLE_EVENTS", "1200/min"),
     },
     "EXCEPTION_HANDLER": "hybridrec.api.errors.exception_handler",
 }

@@ -7,4 +7,5 @@ app_name = "api"
 urlpatterns = [
     path("", include("recommendations.api.urls")),
     path("", include("modelstore.api.urls")),
+    path("", include("recommendations.feedback.api.urls")),
 ]
