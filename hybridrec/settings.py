@@ -116,6 +116,7 @@ INSTALLED_APPS = [
     "modelstore",
     "recommendations",
     "recommendations.training",
+    "recommendations.experiments",
     "recommendations.feedback",
 ]
 

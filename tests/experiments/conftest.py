@@ -1,0 +1,37 @@
+"""Fixtures for the experiment tests: registered CF versions and a fresh process cache."""
+
+import pytest
+from django.core.cache import cache as django_cache
+
+from recommendations.serving import reset_cache
+from tests import factories
+
+
+@pytest.fixture(autouse=True)
+def fresh_model_cache(settings):
+    """Start and end every test with an empty process model cache and empty throttle counters."""
+    settings.HYBRIDREC_VERSION_CHECK_SECONDS = 1.0
+    settings.HYBRIDREC_CB_PRELOAD = "lazy"
+    reset_cache()
+    django_cache.clear()
+    yield
+    reset_cache()
+    django_cache.clear()
+
+
+@pytest.fixture
+def cf_version(register):
+    """Return the active CF version (seed 0)."""
+    return register("cf", factories.cf_array_set(seed=0), activate=True, label="cf-one")
+
+
+@pytest.fixture
+def cf_version_two(register):
+    """Return a second, ready but inactive CF version (seed 1)."""
+    return register("cf", factories.cf_array_set(seed=1), label="cf-two")
+
+
+@pytest.fixture
+def cf_version_three(register):
+    """Return a third, ready but inactive CF version (seed 2)."""
+    return register("cf", factories.cf_array_set(seed=2), label="cf-three")
