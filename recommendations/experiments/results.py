@@ -1,31 +1,235 @@
-"""What an experiment has measured so far, per arm (shown by the API and the admin page)."""
+"""What an experiment has measured so far, per arm (shown by the API and the admin page).
 
-from django.db.models import Count
+Attribution (docs/EXPERIMENTS.md, "Attribution"): an event counts for the arm that served it.
+An event with a ``request_id`` counts when an exposure of this experiment has that request id,
+the same customer and the item among its served items. An event without one counts when the
+same customer was served the item by this experiment at most ``HYBRIDREC_ATTRIBUTION_WINDOW``
+seconds before the event's time (the client's ``ts``, else when it was received). An event with
+a request id that matches nothing counts nowhere. Counting is done by the database: one grouped
+query per table, whatever the number of events.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import NotSupportedError
+from django.db.models import BooleanField, Case, Count, F, Func, OuterRef, Subquery, When
+from django.db.models.functions import Coalesce, Trunc
+from django.utils import timezone
+
+from recommendations.feedback.models import Event
 
 from .models import Arm, Exposure
 
+EVENT_TYPES = ("impression", "click", "add_to_cart", "purchase")
+COUNT_NAMES = {
+    "impression": "impressions",
+    "click": "clicks",
+    "add_to_cart": "add_to_carts",
+    "purchase": "purchases",
+}
+# Rates: click-through = clicks / impressions; conversion = purchases / impressions (the share of
+# shown items that were bought). The experiment is called on click-through.
+PRIMARY_METRIC = "ctr"
+HOURLY_UP_TO = timedelta(days=3)
 
-def experiment_results(experiment):
-    """Return ``{"arms": [{"arm", "version", "is_control", "share", "served"}, …]}`` in arm order.
 
-    ``served`` counts the answers recorded as exposures (forced answers are never recorded).
+class ListHas(Func):
+    """True when a JSON list column holds a value (``items`` holds ``item_id``)."""
+
+    output_field = BooleanField()
+    conditional = True
+    arity = 2
+
+    def as_sql(self, compiler, connection, **extra_context):
+        items, value = self.get_source_expressions()
+        items_sql, items_params = compiler.compile(items)
+        value_sql, value_params = compiler.compile(value)
+        params = (*items_params, *value_params)
+        if connection.vendor == "postgresql":
+            return f"({items_sql} @> jsonb_build_array({value_sql}))", params
+        if connection.vendor == "sqlite":
+            return (
+                f"EXISTS (SELECT 1 FROM json_each({items_sql}) WHERE json_each.value = {value_sql})",
+                params,
+            )
+        raise NotSupportedError(f"attribution needs PostgreSQL or SQLite, not {connection.vendor}")
+
+
+def attributed_events(experiment, *, window=None):
+    """Return the experiment's events, each annotated with ``arm`` (the arm id it counts for) and ``at``."""
+    window = timedelta(seconds=settings.HYBRIDREC_ATTRIBUTION_WINDOW if window is None else window)
+    served_it = Exposure.objects.filter(
+        ListHas(F("items"), OuterRef("item_id")), experiment=experiment, customer_id=OuterRef("customer_id")
+    )
+    by_request = served_it.filter(request_id=OuterRef("request_id")).values("arm_id")[:1]
+    by_time = (
+        served_it.filter(served_at__lte=OuterRef("at"), served_at__gte=OuterRef("at") - window)
+        .order_by("-served_at")
+        .values("arm_id")[:1]
+    )
+    events = Event.objects.filter(received_at__gte=experiment.started_at)
+    if experiment.ended_at is not None:
+        events = events.filter(received_at__lte=experiment.ended_at + window)
+    return (
+        events.annotate(at=Coalesce("ts", "received_at"))
+        .annotate(
+            arm=Case(When(request_id__isnull=False, then=Subquery(by_request)), default=Subquery(by_time))
+        )
+        .filter(arm__isnull=False)
+    )
+
+
+def _counts(experiment, window):
+    counts: dict = {}
+    rows = attributed_events(experiment, window=window).values("arm", "type").annotate(n=Count("id"))
+    for row in rows.order_by():
+        counts[(row["arm"], row["type"])] = row["n"]
+    return counts
+
+
+def bucket_size(experiment, now=None):
+    """Return "hour" for an experiment that ran up to three days, else "day"."""
+    end = experiment.ended_at or now or timezone.now()
+    return "hour" if end - experiment.started_at <= HOURLY_UP_TO else "day"
+
+
+def series(experiment, *, window=None):
+    """Return the cumulative click-through per arm per time bucket, with 95 % intervals.
+
+    ``{"bucket": "hour" | "day", "arms": {arm name: [{"at", "impressions", "clicks", "rate",
+    "low", "high"}, …]}}``; a bucket with no impression of an arm is left out for that arm.
     """
+    from . import stats
+
+    size = bucket_size(experiment)
+    rows = (
+        attributed_events(experiment, window=window)
+        .filter(type__in=("impression", "click"))
+        .annotate(bucket=Trunc("at", size))
+        .values("arm", "bucket", "type")
+        .annotate(n=Count("id"))
+        .order_by("bucket")
+    )
+    names = dict(Arm.objects.filter(experiment=experiment).values_list("pk", "name"))
+    per_arm: dict = {}
+    for row in rows:
+        per_arm.setdefault(row["arm"], {}).setdefault(row["bucket"], {})[row["type"]] = row["n"]
+    out: dict = {}
+    for arm_id, buckets in per_arm.items():
+        impressions = clicks = 0
+        points = []
+        for at in sorted(buckets):
+            impressions += buckets[at].get("impression", 0)
+            clicks += buckets[at].get("click", 0)
+            if impressions:
+                rate = stats.wilson(clicks, impressions)
+                points.append(
+                    {"at": at.isoformat(), "impressions": impressions, "clicks": clicks, **rate.as_json()}
+                )
+        out[names.get(arm_id, str(arm_id))] = points
+    return {"bucket": size, "cumulative": True, "arms": out}
+
+
+def plan(n_candidates):
+    """Return the fixed-horizon plan: impressions each arm needs, from the settings' baseline and effect."""
+    from . import stats
+
+    alpha = settings.HYBRIDREC_EXPERIMENT_ALPHA
+    comparisons = max(n_candidates, 1)
+    return {
+        "metric": PRIMARY_METRIC,
+        "baseline_rate": settings.HYBRIDREC_EXPERIMENT_BASELINE_RATE,
+        "min_effect": settings.HYBRIDREC_EXPERIMENT_MIN_EFFECT,
+        "alpha": alpha,
+        "power": settings.HYBRIDREC_EXPERIMENT_POWER,
+        "comparisons": comparisons,
+        "impressions_per_arm": stats.sample_size_per_arm(
+            settings.HYBRIDREC_EXPERIMENT_BASELINE_RATE,
+            settings.HYBRIDREC_EXPERIMENT_MIN_EFFECT,
+            alpha=alpha,
+            power=settings.HYBRIDREC_EXPERIMENT_POWER,
+            comparisons=comparisons,
+        ),
+    }
+
+
+def experiment_results(experiment, *, window=None, with_series=False):
+    """Return per-arm counts, rates with 95 % intervals, the test against the control and the plan.
+
+    ``{"arms": [{"arm", "version", "is_control", "share", "served", "impressions", "clicks",
+    "add_to_carts", "purchases", "ctr": {"rate", "low", "high"}, "conversion": {…},
+    "vs_control": {"ctr": {"difference", "z", "p_value", "p_adjusted", "significant"},
+    "conversion": {…}} | None}, …], "plan": {…}, "planned_size_reached", "test", "warning",
+    "attribution_window_seconds"[, "series"]}`` in arm order. ``served`` counts the answers
+    recorded as exposures (forced answers are never recorded).
+    """
+    from . import stats
+
+    window_seconds = settings.HYBRIDREC_ATTRIBUTION_WINDOW if window is None else window
     served = dict(
         Exposure.objects.filter(experiment=experiment)
         .values_list("arm_id")
         .annotate(n=Count("id"))
         .values_list("arm_id", "n")
     )
-    arms = Arm.objects.filter(experiment=experiment).order_by("position")
-    return {
-        "arms": [
-            {
-                "arm": arm.name,
-                "version": arm.version_id,
-                "is_control": arm.is_control,
-                "share": arm.share,
-                "served": served.get(arm.pk, 0),
-            }
-            for arm in arms
-        ]
+    counts = _counts(experiment, window_seconds)
+    arms = list(Arm.objects.filter(experiment=experiment).order_by("position"))
+    rows = []
+    for arm in arms:
+        row = {
+            "arm": arm.name,
+            "version": arm.version_id,
+            "is_control": arm.is_control,
+            "share": arm.share,
+            "served": served.get(arm.pk, 0),
+            **{COUNT_NAMES[kind]: counts.get((arm.pk, kind), 0) for kind in EVENT_TYPES},
+        }
+        row["ctr"] = stats.wilson(row["clicks"], row["impressions"]).as_json()
+        row["conversion"] = stats.wilson(row["purchases"], row["impressions"]).as_json()
+        row["vs_control"] = None
+        rows.append(row)
+
+    the_plan = plan(sum(1 for arm in arms if not arm.is_control))
+    control = next((row for row in rows if row["is_control"]), None)
+    candidates = [row for row in rows if not row["is_control"]]
+    reached = bool(rows) and all(row["impressions"] >= the_plan["impressions_per_arm"] for row in rows)
+    if control is not None:
+        for metric, successes in (("ctr", "clicks"), ("conversion", "purchases")):
+            tests = [
+                stats.two_proportion_z_test(
+                    control[successes], control["impressions"], row[successes], row["impressions"]
+                )
+                for row in candidates
+            ]
+            adjusted = stats.holm([test.p_value for test in tests])
+            for row, test, p_adjusted in zip(candidates, tests, adjusted, strict=True):
+                row["vs_control"] = row["vs_control"] or {}
+                row["vs_control"][metric] = {
+                    "difference": test.difference,
+                    "z": test.z,
+                    "p_value": test.p_value,
+                    "p_adjusted": p_adjusted,
+                    "significant": bool(
+                        reached and p_adjusted is not None and p_adjusted < the_plan["alpha"]
+                    ),
+                }
+    result = {
+        "arms": rows,
+        "plan": the_plan,
+        "planned_size_reached": reached,
+        "test": (
+            "two-sided pooled two-proportion z-test per candidate against the control, "
+            "Holm-adjusted across candidates, read once every arm has the planned impressions"
+        ),
+        "warning": None
+        if reached
+        else (
+            f"Not yet at the planned {the_plan['impressions_per_arm']:,} impressions per arm: a p-value read now "
+            "and acted on when it dips under alpha gives far more false positives than alpha says."
+        ),
+        "attribution_window_seconds": window_seconds,
     }
+    if with_series:
+        result["series"] = series(experiment, window=window_seconds)
+    return result
