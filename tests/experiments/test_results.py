@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from recommendations.experiments import stats
@@ -203,3 +204,26 @@ def test_the_series_is_cumulative_per_hour_for_a_short_experiment(experiment):
     assert [(p["impressions"], p["clicks"]) for p in chart["arms"]["B"]] == [(10, 2), (11, 3)]
     assert chart["arms"]["B"][1]["rate"] == pytest.approx(3 / 11)
     assert chart["arms"]["B"][1]["low"] < 3 / 11 < chart["arms"]["B"][1]["high"]
+
+
+def test_the_results_panel_shows_the_numbers_the_plan_and_the_chart(experiment, settings):
+    settings.HYBRIDREC_EXPERIMENT_BASELINE_RATE = 0.1
+    settings.HYBRIDREC_EXPERIMENT_MIN_EFFECT = 0.1
+    at = timezone.now() - timedelta(hours=1)
+    _impressions(experiment, "control", 30, 10, at)
+    _impressions(experiment, "B", 30, 4, at)
+    results = experiment_results(experiment, with_series=True)
+    html = render_to_string("experiments/results_panel.html", {"results": results})
+    assert "<svg" in html and "click-through (cumulative)" in html
+    assert "0.2500 (" in html  # B's click-through with its interval
+    assert "significant" in html
+    assert f"<strong>{results['plan']['impressions_per_arm']}</strong> impressions per arm" in html
+    assert "experiment-warning" not in html
+
+
+def test_the_results_panel_warns_before_the_planned_size_and_draws_nothing_without_events(experiment):
+    html = render_to_string(
+        "experiments/results_panel.html", {"results": experiment_results(experiment, with_series=True)}
+    )
+    assert "experiment-warning" in html and "false positives" in html
+    assert "<svg" not in html
