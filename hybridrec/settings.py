@@ -289,6 +289,10 @@ if HYBRIDREC_CB_PRELOAD not in {"lazy", "background"}:
         f"HYBRIDREC_CB_PRELOAD={HYBRIDREC_CB_PRELOAD!r} is not one of 'lazy', 'background'."
     )
 HYBRIDREC_PUBLIC_API = env_bool("HYBRIDREC_PUBLIC_API", False)
+# Experiments: how often each process writes the exposures it buffered (a kill -9 loses at most
+# this much), and how many it buffers at most before it drops (and counts) new ones.
+HYBRIDREC_EXPERIMENT_FLUSH_SECONDS = env_float("HYBRIDREC_EXPERIMENT_FLUSH_SECONDS", 2.0)
+HYBRIDREC_EXPERIMENT_BUFFER = env_int("HYBRIDREC_EXPERIMENT_BUFFER", 100_000)
 
 # --- events (POST /api/v1/events/) and experiment results ------------------------------------
 # A batch holds at most this many events and this many bytes; an event's ts at most this old.

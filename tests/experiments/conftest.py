@@ -35,3 +35,9 @@ def cf_version_two(register):
 def cf_version_three(register):
     """Return a third, ready but inactive CF version (seed 2)."""
     return register("cf", factories.cf_array_set(seed=2), label="cf-three")
+
+
+@pytest.fixture
+def api(client_for):
+    """Return a client authenticated as an ordinary user (reads only)."""
+    return client_for("user")
