@@ -154,7 +154,7 @@ def plan(n_candidates):
     }
 
 
-def experiment_results(experiment, *, window=None, with_series=False):
+def experiment_results(experiment, *, window=None, with_series=True):
     """Return per-arm counts, rates with 95 % intervals, the test against the control and the plan.
 
     ``{"arms": [{"arm", "version", "is_control", "share", "served", "impressions", "clicks",
