@@ -59,7 +59,7 @@ class StopRequest(serializers.Serializer):
 class ArmAnswer(serializers.Serializer):
     name = serializers.CharField(help_text="control, B, C, …")
     version = serializers.IntegerField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # DRF stubs: Field.label is a str
     share = serializers.FloatField()
     is_control = serializers.BooleanField()
     position = serializers.IntegerField()
