@@ -352,6 +352,8 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "hybridrec.api.schema.add_shared_responses",
     ],
+    # Several answers have a "status"; the experiments' own gets its own name.
+    "ENUM_NAME_OVERRIDES": {"ExperimentStatusEnum": "recommendations.experiments.models.Experiment.Status"},
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

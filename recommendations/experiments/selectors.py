@@ -97,3 +97,31 @@ def experiment_get(ref: object) -> Experiment:
     if found is None:
         raise ExperimentNotFound(f"no experiment with id {text[:50]!r}")
     return found
+
+
+def experiment_as_dict(experiment: Experiment) -> dict:
+    """Return the public description of an experiment and its arms (the API and the admin)."""
+    return {
+        "id": experiment.pk,
+        "kind": experiment.kind,
+        "name": experiment.name,
+        "status": experiment.status,
+        "started_at": experiment.started_at.isoformat(),
+        "started_by": experiment.started_by.get_username() if experiment.started_by else None,
+        "ended_at": experiment.ended_at.isoformat() if experiment.ended_at else None,
+        "ended_by": experiment.ended_by.get_username() if experiment.ended_by else None,
+        "outcome": experiment.outcome,
+        "promoted_version": experiment.promoted_version_id,
+        "reason": experiment.reason,
+        "arms": [
+            {
+                "name": arm.name,
+                "version": arm.version_id,
+                "label": arm.version.label,
+                "share": arm.share,
+                "is_control": arm.is_control,
+                "position": arm.position,
+            }
+            for arm in sorted(experiment.arms.all(), key=lambda arm: arm.position)
+        ],
+    }

@@ -1,0 +1,109 @@
+"""Request and answer shapes of the experiments API (``/api/v1/experiments/…``)."""
+
+from rest_framework import serializers
+
+from hybridrec.api.fields import MAX_PAGE_SIZE, JsonChoice, JsonInteger, JsonNumber, QueryInteger
+from modelstore.models import ModelVersion
+
+from ..models import Experiment
+from ..services import MAX_ARMS
+
+
+class ExperimentListQuery(serializers.Serializer):
+    """Query string of GET /api/v1/experiments/."""
+
+    kind = serializers.ChoiceField(choices=ModelVersion.Kind.values, required=False)
+    status = serializers.ChoiceField(choices=Experiment.Status.choices, required=False)
+    limit = QueryInteger(
+        required=False, min_value=1, max_value=MAX_PAGE_SIZE, help_text="Experiments per page (default 100)."
+    )
+    offset = QueryInteger(required=False, min_value=0, help_text="How many experiments to skip.")
+
+
+class ArmRequest(serializers.Serializer):
+    version = JsonInteger(min_value=1, help_text="A ready version of the experiment's kind.")
+    share = JsonNumber(
+        min_value=0.0, max_value=1.0, help_text="Its share of customers, in (0, 1]; the shares sum to 1."
+    )
+
+
+class StartRequest(serializers.Serializer):
+    """JSON body of POST /api/v1/experiments/."""
+
+    kind = JsonChoice(choices=ModelVersion.Kind.values)
+    name = serializers.CharField(max_length=100)
+    arms = serializers.ListField(
+        child=ArmRequest(),
+        min_length=2,
+        max_length=MAX_ARMS,
+        help_text="The kind's active version (the control, named control) and the candidates (named "
+        "B, C, … in the order given); the order is also their order on the unit interval.",
+    )
+
+
+class StopRequest(serializers.Serializer):
+    """JSON body of POST /api/v1/experiments/<id>/stop/: exactly one of promote and keep_control."""
+
+    promote = JsonInteger(required=False, min_value=1, help_text="A candidate's version id: activate it.")
+    keep_control = serializers.BooleanField(required=False, help_text="true: keep the active version.")
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+    def validate(self, attrs):
+        if ("promote" in attrs) == bool(attrs.get("keep_control")):
+            raise serializers.ValidationError(
+                'Give either "promote" (a candidate version id) or "keep_control": true.'
+            )
+        return attrs
+
+
+class ArmAnswer(serializers.Serializer):
+    name = serializers.CharField(help_text="control, B, C, …")
+    version = serializers.IntegerField()
+    label = serializers.CharField()  # type: ignore[assignment]  # DRF stubs: Field.label is a str
+    share = serializers.FloatField()
+    is_control = serializers.BooleanField()
+    position = serializers.IntegerField()
+
+
+class ExperimentAnswer(serializers.Serializer):
+    """``recommendations.experiments.selectors.experiment_as_dict``."""
+
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=ModelVersion.Kind.values)
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=Experiment.Status.choices)
+    started_at = serializers.DateTimeField()
+    started_by = serializers.CharField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+    ended_by = serializers.CharField(allow_null=True)
+    outcome = serializers.ChoiceField(choices=Experiment.Outcome.values, allow_blank=True)
+    promoted_version = serializers.IntegerField(allow_null=True)
+    reason = serializers.CharField(allow_blank=True)
+    arms = ArmAnswer(many=True)
+
+
+class ArmResult(serializers.Serializer):
+    arm = serializers.CharField()
+    version = serializers.IntegerField()
+    is_control = serializers.BooleanField()
+    share = serializers.FloatField()
+    served = serializers.IntegerField(help_text="Answers counted for this arm (forced answers never are).")
+
+
+class Results(serializers.Serializer):
+    """``recommendations.experiments.results.experiment_results``."""
+
+    arms = ArmResult(many=True)
+
+
+class ExperimentDetail(ExperimentAnswer):
+    results = Results()
+
+
+class ExperimentPage(serializers.Serializer):
+    """A page of GET /api/v1/experiments/."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = ExperimentAnswer(many=True)
