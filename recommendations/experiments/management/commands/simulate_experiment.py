@@ -115,6 +115,7 @@ class Command(BaseCommand):
         smallest_share = min(arm["share"] for arm in arms)
         customers = options["customers"] or math.ceil(answers_needed / smallest_share * 1.3) + 200
         started = time.monotonic()
+        self._wait_until_served(api, experiment["id"], options)
         served, reported = self._drive(api, experiment["id"], truth, planned, customers, options)
         results = self._wait_for_exposures(api, experiment["id"], served, options["wait_seconds"])
         summary = {
@@ -189,7 +190,9 @@ class Command(BaseCommand):
             for answer in answers:
                 tag = answer.get("experiment")
                 if not tag or tag["id"] != experiment_id:
-                    raise CommandError(f"an answer is not from experiment {experiment_id}: {tag}")
+                    # A worker that has not yet noticed the experiment (it checks every
+                    # HYBRIDREC_VERSION_CHECK_SECONDS): that answer is not part of it.
+                    continue
                 arm = tag["arm"]
                 served[arm] += 1
                 if impressions[arm] >= planned:
@@ -207,6 +210,23 @@ class Command(BaseCommand):
                 f"{customers} customers were not enough for {planned} impressions per arm: {short}"
             )
         return served, accepted
+
+    @staticmethod
+    def _wait_until_served(api, experiment_id, options):
+        """Wait until every answer of a probe batch comes from the experiment (workers check every second or so)."""
+        probe = [f"probe-{options['seed']}-{i}" for i in range(20)]
+        deadline = time.monotonic() + options["wait_seconds"]
+        while True:
+            answers = api.call(
+                "POST", "/api/v1/recommendations/batch/", (200,), json={"customer_ids": probe, "k": 1}
+            )["results"]
+            if all((answer.get("experiment") or {}).get("id") == experiment_id for answer in answers):
+                return
+            if time.monotonic() > deadline:
+                raise CommandError(
+                    f"after {options['wait_seconds']} s answers still do not come from experiment {experiment_id}"
+                )
+            time.sleep(0.2)
 
     @staticmethod
     def _events(rng, answer, click_probability):
