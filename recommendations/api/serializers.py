@@ -186,6 +186,9 @@ class HealthAnswer(serializers.Serializer):
             "seconds, counts, the last load error, file faults and the active version."
         )
     )
+    experiments = serializers.DictField(
+        help_text='Per kind, the experiment this process serves: {"id", "arms": {arm name: version id}}.'
+    )
     watching = serializers.BooleanField(required=False, help_text="Staff only: a watcher thread checks.")
     checked_at = serializers.DateTimeField(allow_null=True, required=False, help_text="Staff only.")
     check_error = serializers.CharField(allow_null=True, required=False, help_text="Staff only.")
