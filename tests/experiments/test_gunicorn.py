@@ -105,3 +105,28 @@ def test_stopping_with_promotion_under_load_fails_no_request(server):
 
     assert load.failures == []
     assert set(load.answers_after(max(dropped.values()))) == {candidate}
+
+
+COUNT = """
+import django
+django.setup()
+from recommendations.experiments.models import Exposure
+print(Exposure.objects.count())
+"""
+
+
+def test_a_worker_that_exits_normally_writes_what_it_buffered(tmp_path):
+    env = server_env(tmp_path, HYBRIDREC_EXPERIMENT_FLUSH_SECONDS=600)  # only the exit can write
+    prepared = prepare(env, tmp_path)
+    control, candidate = prepared["versions"]
+    headers = {"Authorization": f"Token {prepared['token']}"}
+    with gunicorn(env, tmp_path / "gunicorn.log", workers=2, threads=2) as url:
+        started = json.loads(python(START, env, str(control), str(candidate)))
+        assert len(workers_serving(url, started["id"], timeout=10)) == 2
+        answers = [
+            requests.get(f"{url}/api/v1/recommendations/{customer_id}/", headers=headers, timeout=5).json()
+            for customer_id in CUSTOMERS
+        ]
+        assert all(answer["experiment"]["id"] == started["id"] for answer in answers)
+        assert int(python(COUNT, env)) == 0  # buffered, not yet written
+    assert int(python(COUNT, env)) == len(CUSTOMERS)  # SIGTERM: each worker wrote its buffer on exit
