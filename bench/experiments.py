@@ -1,419 +1,256 @@
-"""Experiments benchmark: events per second while recommendations are served, serving with an experiment, assignment.
+"""Experiments benchmark: the cost of assigning an arm, and serving with an experiment against without.
 
-    flock /tmp/heavy.lock .venv/bin/python bench/experiments.py            # about three minutes
-    flock /tmp/heavy.lock .venv/bin/python bench/experiments.py --quick    # short runs (a smoke test)
+    .venv/bin/python bench/experiments.py              # 100,000 users, gunicorn, about two minutes
+    .venv/bin/python bench/experiments.py --no-http    # the per-call costs only, a few seconds
 
-Every figure comes with a ratio against a baseline measured in the same run:
+Per call (this process, ``time.perf_counter_ns`` around batches of 1,000 calls): the stable
+assignment ``Assignment.arm_index`` (blake2b of "experiment:customer", then a bisect), against a
+bare blake2b digest of the same bytes measured in the same run; and what else an answer in an
+experiment adds (a fresh request id, buffering the exposure). Target: assignment under 10 µs.
 
-- assignment: ``Assignment.arm_index`` (blake2b of experiment and customer id, then bisect)
-  per call, next to Python's ``hash(customer_id) % arms`` (not stable across processes, the
-  cheapest possible split); target under 10 µs;
-- serving: GET /api/v1/recommendations/<id>/?k=10 with a 50/50 experiment running (two CF
-  versions memory-mapped, exposures buffered and written every few seconds) next to the same
-  load without one, alternated twice; target requests/s and p99 within 10 %;
-- events: POST /api/v1/events/ with batches of 1,000 events from two client processes, while
-  ``wrk`` keeps recommendations busy, next to the same posting on an idle server; target
-  ≥ 5,000 events/s. The run then counts the rows in the table against the events acknowledged.
-
-The server is a real gunicorn on loopback over PostgreSQL (a fresh database, ``--database-url``),
-its registry set up with the management commands (``bench.server``); ``wrk`` runs the
-recommendation load. Load generators share the machine's cores with the server, as they would
-on a one-box deployment. Results also go to bench/out/experiments.json.
+HTTP: two CF versions at ``--users`` scale are registered (``import_bundle``) and served by a
+real gunicorn (2 workers); the load generator (wrk, or Python threads) asks for recommendations
+of random customers, without an experiment and with a 50/50 one (started and stopped through
+the API), alternating A, B, A, B so drift on a shared machine hits both alike. Target: with an
+experiment, p99 and throughput within 10 % of without. Results also go to bench/out/experiments.json.
 """
 
 import os
 
-# One BLAS thread, as in hybridrec/gunicorn.conf.py; set before numpy is imported.
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import multiprocessing  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
-import uuid  # noqa: E402
+from hashlib import blake2b  # noqa: E402
 from pathlib import Path  # noqa: E402
-from urllib.parse import urlsplit, urlunsplit  # noqa: E402
 
 import numpy as np  # noqa: E402
-import requests  # noqa: E402
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
 from bench import server  # noqa: E402
-from bench.load import wrk_load  # noqa: E402
+from bench.load import python_load, wrk_load  # noqa: E402
 from bench.synthesis import SEED_FACTORS, SEED_ITEMS, synth_cf  # noqa: E402
 from bench.tables import table  # noqa: E402
 
-EVENTS_PER_POST = 1000
+BATCH = 1000
+
+
+def per_call_us(function, arguments, rounds):
+    """Return (mean µs, p99 µs of batch means) of ``function(argument)`` over batches of BATCH calls."""
+    for argument in arguments[:BATCH]:
+        function(argument)
+    means = []
+    for round_ in range(rounds):
+        batch = arguments[(round_ * BATCH) % len(arguments) :][:BATCH]
+        started = time.perf_counter_ns()
+        for argument in batch:
+            function(argument)
+        means.append((time.perf_counter_ns() - started) / len(batch) / 1e3)
+    return float(np.mean(means)), float(np.percentile(means, 99))
+
+
+def bench_calls(rounds):
+    """Return rows ``(name, mean µs, p99 µs)``: the digest baseline first."""
+    from recommendations.api.answering import new_request_id
+    from recommendations.experiments.assignment import Assignment
+    from recommendations.experiments.exposures import ExposureBuffer
+
+    customers = [f"C{i:07d}" for i in np.random.default_rng(3).integers(0, 10_000_000, size=50_000)]
+    two, four = Assignment(42, [0.5, 0.5]), Assignment(42, [0.4, 0.2, 0.2, 0.2])
+    buffer = ExposureBuffer()
+    buffer._thread = object()  # measured without its flusher: only the append a request pays
+    items = [f"I{i:05d}" for i in range(10)]
+
+    def record(customer_id):
+        buffer.record(request_id="r", experiment_id=42, arm_id=1, customer_id=customer_id, items=items)
+        if buffer.pending() > 100_000:
+            buffer._rows.clear()
+
+    rows = [
+        (
+            "blake2b digest of the same bytes (baseline)",
+            lambda c: blake2b(f"42:{c}".encode(), digest_size=8).digest(),
+        ),
+        ("assignment, 2 arms (Assignment.arm_index)", two.arm_index),
+        ("assignment, 4 arms", four.arm_index),
+        ("a fresh request id (uuid4 hex)", lambda c: new_request_id()),
+        ("buffering one exposure (ExposureBuffer.record)", record),
+    ]
+    return [(name, *per_call_us(function, customers, rounds)) for name, function in rows]
+
+
+def bench_http(args, env, folder):
+    """Serve two CF versions; return throughput and latency without and with an experiment."""
+    import requests
+
+    paths = {}
+    for seed in (1, 2):
+        paths[seed] = write_cf(folder, args, seed)
+    ids = server.register(env, [("cf", paths[1], "cf-1"), ("cf", paths[2], "cf-2")], active={"cf-1"})
+    headers = {"Authorization": f"Token {server.staff_token(env)}"}
+    use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk"))
+    load = wrk_load if use_wrk else python_load
+    rng = np.random.default_rng(5)
+    urls = [f"/api/v1/recommendations/C{u:07d}/?k=10" for u in rng.integers(0, args.users, size=2000)]
+    with server.serving(env, folder, workers=args.workers, threads=args.threads) as running:
+        if (
+            len(server.worker_versions(running.url, ids["cf-1"], args.workers, headers=headers))
+            < args.workers
+        ):
+            raise SystemExit(f"bench: gunicorn workers did not all come up:\n{running.log_tail()}")
+        load(running.port, urls, 2, args.connections, folder)  # warm-up
+        runs = {"without an experiment (baseline)": [], "with a 50/50 experiment": []}
+        for _ in range(args.repeats):
+            runs["without an experiment (baseline)"].append(
+                load(running.port, urls, args.seconds, args.connections, folder)
+            )
+            experiment = start(requests, running.url, headers, ids, args.workers)
+            load(running.port, urls, 1, args.connections, folder)  # warm-up: the candidate's pages
+            runs["with a 50/50 experiment"].append(
+                load(running.port, urls, args.seconds, args.connections, folder)
+            )
+            stop(requests, running.url, headers, experiment, args.workers)
+        exposures = count_exposures(requests, running.url, headers)
+    return {
+        "client": "wrk" if use_wrk else "python",
+        "runs": runs,
+        "summary": {
+            name: {key: float(np.mean([run[key] for run in measured])) for key in ("rps", "p50", "p99")}
+            | {"errors": sum(run["errors"] for run in measured)}
+            for name, measured in runs.items()
+        },
+        "exposures_recorded": exposures,
+    }
+
+
+def write_cf(folder, args, seed):
+    from modelstore.bundles import write_bundle
+
+    return write_bundle(
+        folder / f"cf-{seed}.joblib",
+        kind="cf",
+        arrays=synth_cf(args.users, args.items, args.factors, seed=seed),
+    ).path
+
+
+def workers_serving(requests, url, headers, experiment_id, workers, timeout=30):
+    seen, deadline = set(), time.monotonic() + timeout
+    while time.monotonic() < deadline and len(seen) < workers:
+        report = requests.get(f"{url}/api/v1/health/", headers=headers, timeout=10).json()
+        if report["experiments"].get("cf", {}).get("id") == experiment_id:
+            seen.add(report["pid"])
+        else:
+            seen.discard(report["pid"])
+    if len(seen) < workers:
+        raise SystemExit(f"bench: workers did not pick up experiment {experiment_id}")
+
+
+def start(requests, url, headers, ids, workers):
+    arms = [{"version": ids["cf-1"], "share": 0.5}, {"version": ids["cf-2"], "share": 0.5}]
+    response = requests.post(
+        f"{url}/api/v1/experiments/",
+        json={"kind": "cf", "name": "bench", "arms": arms},
+        headers=headers,
+        timeout=30,
+    )
+    response.raise_for_status()
+    experiment_id = response.json()["id"]
+    workers_serving(requests, url, headers, experiment_id, workers)
+    return experiment_id
+
+
+def stop(requests, url, headers, experiment_id, workers):
+    response = requests.post(
+        f"{url}/api/v1/experiments/{experiment_id}/stop/",
+        json={"keep_control": True},
+        headers=headers,
+        timeout=30,
+    )
+    response.raise_for_status()
+    workers_serving(requests, url, headers, None, workers)
+
+
+def count_exposures(requests, url, headers):
+    time.sleep(3)  # one flush interval (2 s) and a margin: the workers write what they buffered
+    listing = requests.get(f"{url}/api/v1/experiments/", headers=headers, timeout=30).json()["results"]
+    total = 0
+    for experiment in listing:
+        shown = requests.get(
+            f"{url}/api/v1/experiments/{experiment['id']}/", headers=headers, timeout=30
+        ).json()
+        total += sum(arm["served"] for arm in shown["results"]["arms"])
+    return total
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer users, short runs")
     parser.add_argument("--users", type=int, default=100_000)
-    parser.add_argument("--seconds", type=int, default=10, help="load per measurement")
-    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
-    parser.add_argument("--posters", type=int, default=2, help="client processes posting events")
+    parser.add_argument("--items", type=int, default=SEED_ITEMS)
+    parser.add_argument("--factors", type=int, default=SEED_FACTORS)
+    parser.add_argument("--rounds", type=int, default=200, help="batches of 1,000 calls per row")
+    parser.add_argument("--seconds", type=int, default=8, help="HTTP load per measurement")
+    parser.add_argument("--repeats", type=int, default=2, help="A/B pairs of HTTP measurements")
+    parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument(
-        "--database-url",
-        default="postgresql://postgres@127.0.0.1:5432/hr_events",
-        help="a PostgreSQL database to drop and create for the run",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--no-http", action="store_true", help="per-call costs only")
     args = parser.parse_args()
-    if args.quick:
-        args.users, args.seconds = 20_000, 3
-    if not shutil.which("wrk"):
-        raise SystemExit("bench/experiments.py needs wrk on the PATH")
 
     folder = Path(tempfile.mkdtemp(prefix="hybridrec-bench-experiments-"))
-    fresh_database(args.database_url)
-    env = server.bench_env(
-        folder,
-        DATABASE_URL=args.database_url,
-        HYBRIDREC_THROTTLE_EVENTS="100000000/min",
-        HYBRIDREC_EVENTS_MAX_BATCH=EVENTS_PER_POST,
-    )
+    env = server.bench_env(folder)
     server.use_django(env)
-    from modelstore.bundles import write_bundle
-
-    results = {"users": args.users, "seconds": args.seconds, "connections": args.connections}
+    results = {}
     try:
-        results["assignment"] = bench_assignment()
-        print_assignment(results["assignment"])
-        paths = [
-            write_bundle(
-                folder / f"cf-{seed}.joblib",
-                kind="cf",
-                arrays=synth_cf(args.users, SEED_ITEMS, SEED_FACTORS, seed=seed),
-            ).path
-            for seed in (1, 2)
-        ]
-        ids = server.register(env, [("cf", paths[0], "cf-1"), ("cf", paths[1], "cf-2")], active={"cf-1"})
-        token = server.staff_token(env)
-        with server.serving(env, folder, workers=args.workers, threads=args.threads) as running:
-            api = Api(running.url, token)
-            results["serving"] = bench_serving(args, running, api, ids, folder)
-            print_serving(results["serving"], args)
-            results["events"] = bench_events(args, running, api, ids, folder)
-            print_events(results["events"], args)
+        rows = bench_calls(args.rounds)
+        results["calls"] = [{"call": name, "mean_us": mean, "p99_us": p99} for name, mean, p99 in rows]
+        print(f"\nPer call, this process ({args.rounds} batches of {BATCH:,} calls; µs)\n")
+        base = rows[0][1]
+        table(
+            ["call", "mean µs", "p99 µs (batch means)", "mean × baseline"],
+            [(name, f"{mean:.2f}", f"{p99:.2f}", f"{mean / base:.2f}") for name, mean, p99 in rows],
+        )
+        worst = max(mean for name, mean, _ in rows if name.startswith("assignment"))
+        print(f"assignment mean {worst:.2f} µs (target < 10 µs): {'met' if worst < 10 else 'NOT met'}\n")
+        if not args.no_http:
+            http = bench_http(args, env, folder)
+            results["http"] = http
+            summary = http["summary"]
+            base_rps = summary["without an experiment (baseline)"]["rps"]
+            base_p99 = summary["without an experiment (baseline)"]["p99"]
+            print(
+                f"GET /api/v1/recommendations/<id>/?k=10, {args.users:,} users × {args.items:,} items, "
+                f"{args.workers} workers × {args.threads} threads, {args.connections} connections, "
+                f"{args.repeats} × {args.seconds} s each ({http['client']})\n"
+            )
+            table(
+                ["serving", "req/s", "p50 ms", "p99 ms", "req/s × baseline", "p99 × baseline", "non-200"],
+                [
+                    (
+                        name,
+                        f"{row['rps']:.0f}",
+                        f"{row['p50']:.2f}",
+                        f"{row['p99']:.2f}",
+                        f"{row['rps'] / base_rps:.3f}",
+                        f"{row['p99'] / base_p99:.3f}",
+                        row["errors"],
+                    )
+                    for name, row in summary.items()
+                ],
+            )
+            print(f"exposures recorded by the experiments: {http['exposures_recorded']:,}")
     finally:
         out = BASE_DIR / "bench" / "out"
         out.mkdir(parents=True, exist_ok=True)
         (out / "experiments.json").write_text(json.dumps(results, indent=2, default=str))
-        if args.keep:
-            print(f"kept {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def fresh_database(url):
-    """Drop and create the database ``url`` names (on its server's ``postgres`` database)."""
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
-
-
-class Api:
-    def __init__(self, url, token):
-        self.url = url
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Token {token}"
-
-    def post(self, path, body, expected):
-        response = self.session.post(self.url + path, json=body, timeout=60)
-        if response.status_code != expected:
-            raise SystemExit(f"bench: POST {path} answered {response.status_code}: {response.text[:500]}")
-        return response.json()
-
-
-# --- assignment ---------------------------------------------------------------------------------
-
-
-def bench_assignment(calls=200_000):
-    """Return ns per call of ``Assignment.arm_index`` and of ``hash(id) % 2``, best of three."""
-    from recommendations.experiments.assignment import Assignment
-
-    ids = [f"C{i:07d}" for i in range(calls)]
-    assignment = Assignment(1, [0.5, 0.5])
-
-    def best(function):
-        times = []
-        for _ in range(3):
-            started = time.perf_counter_ns()
-            for customer_id in ids:
-                function(customer_id)
-            times.append((time.perf_counter_ns() - started) / calls)
-        return min(times)
-
-    return {
-        "calls": calls,
-        "baseline_ns": best(lambda customer_id: hash(customer_id) % 2),
-        "assignment_ns": best(assignment.arm_index),
-    }
-
-
-def print_assignment(a):
-    print(f"\nAssignment — {a['calls']:,} customer ids, one process, best of 3 passes\n")
-    table(
-        ["call", "µs per call", "× baseline"],
-        [
-            (
-                "hash(customer_id) % 2 (baseline, not stable across processes)",
-                f"{a['baseline_ns'] / 1e3:.3f}",
-                "1.00",
-            ),
-            (
-                "Assignment.arm_index (blake2b + bisect, stable)",
-                f"{a['assignment_ns'] / 1e3:.3f}",
-                f"{a['assignment_ns'] / a['baseline_ns']:.2f}",
-            ),
-        ],
-    )
-    met = a["assignment_ns"] < 10_000
-    print(
-        f"assignment {a['assignment_ns'] / 1e3:.2f} µs per call (target < 10 µs): {'met' if met else 'NOT met'}\n"
-    )
-
-
-# --- serving with and without an experiment ------------------------------------------------------
-
-
-def experiment_start(api, ids):
-    body = {
-        "kind": "cf",
-        "name": f"bench {uuid.uuid4().hex[:6]}",
-        "arms": [{"version": ids["cf-1"], "share": 0.5}, {"version": ids["cf-2"], "share": 0.5}],
-    }
-    return api.post("/api/v1/experiments/", body, 201)["id"]
-
-
-def experiment_stop(api, experiment_id):
-    api.post(f"/api/v1/experiments/{experiment_id}/stop/", {"keep_control": True}, 200)
-
-
-def wait_for_workers(running, experiment_id, in_a_row=40, deadline_seconds=60):
-    """Ask on new connections until ``in_a_row`` answers running come with (or without) the experiment."""
-    streak = 0
-    deadline = time.monotonic() + deadline_seconds
-    while streak < in_a_row:
-        if time.monotonic() > deadline:
-            raise SystemExit(f"bench: workers did not switch to experiment {experiment_id} in time")
-        try:
-            response = requests.get(f"{running.url}/api/v1/recommendations/C0000001/?k=1", timeout=10)
-        except requests.RequestException:
-            streak = 0
-            continue
-        tag = (response.json().get("experiment") or {}).get("id") if response.status_code == 200 else -1
-        streak = streak + 1 if tag == experiment_id else 0
-
-
-def bench_serving(args, running, api, ids, folder):
-    rng = np.random.default_rng(5)
-    paths = [f"/api/v1/recommendations/C{u:07d}/?k=10" for u in rng.integers(0, args.users, size=2000)]
-    wrk_load(running.port, paths, 2, args.connections, folder)  # warm-up
-    runs = {"without": [], "with": []}
-    for _ in range(2):  # alternate, so drift on a shared machine hits both alike
-        wait_for_workers(running, None)
-        runs["without"].append(wrk_load(running.port, paths, args.seconds, args.connections, folder))
-        experiment_id = experiment_start(api, ids)
-        wait_for_workers(running, experiment_id)
-        runs["with"].append(wrk_load(running.port, paths, args.seconds, args.connections, folder))
-        experiment_stop(api, experiment_id)
-    return {
-        name: {
-            "rps": float(np.mean([r["rps"] for r in rows])),
-            "p50": float(np.mean([r["p50"] for r in rows])),
-            "p99": float(np.mean([r["p99"] for r in rows])),
-            "errors": sum(r["errors"] for r in rows),
-        }
-        for name, rows in runs.items()
-    }
-
-
-def print_serving(s, args):
-    print(
-        f"Serving — gunicorn {args.workers} workers × {args.threads} threads over PostgreSQL, wrk with "
-        f"{args.connections} connections, 2 × {args.seconds} s per row, alternated\n"
-    )
-    base = s["without"]
-    table(
-        [
-            "GET /api/v1/recommendations/<id>/?k=10",
-            "requests/s",
-            "p50 ms",
-            "p99 ms",
-            "non-2xx",
-            "rps ×",
-            "p99 ×",
-        ],
-        [
-            (
-                label,
-                f"{r['rps']:.0f}",
-                f"{r['p50']:.2f}",
-                f"{r['p99']:.2f}",
-                r["errors"],
-                f"{r['rps'] / base['rps']:.2f}",
-                f"{r['p99'] / base['p99']:.2f}",
-            )
-            for label, r in (("no experiment (baseline)", base), ("50/50 experiment running", s["with"]))
-        ],
-    )
-    rps, p99 = s["with"]["rps"] / base["rps"], s["with"]["p99"] / base["p99"]
-    met = rps >= 0.9 and p99 <= 1.1
-    print(
-        f"with an experiment: {rps:.2f} × requests/s, {p99:.2f} × p99 (target within 10 %): {'met' if met else 'NOT met'}\n"
-    )
-
-
-# --- events ---------------------------------------------------------------------------------------
-
-
-def _poster(url, token, seconds, seed, queue):
-    """Post batches of EVENTS_PER_POST events for ``seconds``; put (accepted, requests, failures, latencies)."""
-    rng = np.random.default_rng(seed)
-    session = requests.Session()
-    session.headers["Authorization"] = f"Token {token}"
-    session.headers["Content-Type"] = "application/json"
-    bodies = []
-    for _ in range(8):  # a few distinct bodies, made before the clock starts
-        events = [
-            {
-                "type": "impression" if i % 10 else "click",
-                "customer_id": f"C{int(rng.integers(0, 10**6)):07d}",
-                "item_id": f"I{int(rng.integers(0, 7214)):05d}",
-                "request_id": uuid.uuid4().hex,
-            }
-            for i in range(EVENTS_PER_POST)
-        ]
-        bodies.append(json.dumps({"events": events}).encode())
-    accepted = posts = failures = 0
-    latencies = []
-    stop_at = time.monotonic() + seconds
-    while time.monotonic() < stop_at:
-        started = time.perf_counter()
-        try:
-            response = session.post(f"{url}/api/v1/events/", data=bodies[posts % len(bodies)], timeout=60)
-        except requests.RequestException:
-            failures += 1
-            continue
-        latencies.append(time.perf_counter() - started)
-        posts += 1
-        if response.status_code == 202:
-            accepted += response.json()["accepted"]
-        else:
-            failures += 1
-    queue.put((accepted, posts, failures, latencies))
-
-
-def post_events(args, running, token, seconds):
-    """Run ``args.posters`` posting processes for ``seconds``; return events/s and batch latencies."""
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    posters = [
-        context.Process(target=_poster, args=(running.url, token, seconds, seed, queue))
-        for seed in range(args.posters)
-    ]
-    for poster in posters:
-        poster.start()
-    outcomes = [queue.get(timeout=seconds + 120) for _ in posters]
-    for poster in posters:
-        poster.join(30)
-    latencies = [latency for outcome in outcomes for latency in outcome[3]]
-    accepted = sum(outcome[0] for outcome in outcomes)
-    return {
-        "accepted": accepted,
-        "events_per_second": accepted / seconds,
-        "posts": sum(outcome[1] for outcome in outcomes),
-        "failures": sum(outcome[2] for outcome in outcomes),
-        "p50_ms": float(np.percentile(latencies, 50) * 1e3) if latencies else float("nan"),
-        "p99_ms": float(np.percentile(latencies, 99) * 1e3) if latencies else float("nan"),
-    }
-
-
-def stored_events(database_url):
-    import psycopg
-
-    with psycopg.connect(database_url) as connection:
-        return connection.execute("SELECT COUNT(*) FROM feedback_event").fetchone()[0]
-
-
-def bench_events(args, running, api, ids, folder):
-    token = api.session.headers["Authorization"].split()[1]
-    rng = np.random.default_rng(6)
-    paths = [f"/api/v1/recommendations/C{u:07d}/?k=10" for u in rng.integers(0, args.users, size=2000)]
-    experiment_id = experiment_start(api, ids)
-    wait_for_workers(running, experiment_id)
-    post_events(args, running, token, 2)  # warm-up
-    before = stored_events(args.database_url)
-    alone = post_events(args, running, token, args.seconds)
-    loaded, recommendations = {}, {}
-
-    def recommend():
-        recommendations.update(wrk_load(running.port, paths, args.seconds + 2, args.connections, folder))
-
-    load = threading.Thread(target=recommend)
-    load.start()
-    time.sleep(1)  # wrk is up before the posters start; both end within the same window
-    loaded.update(post_events(args, running, token, args.seconds))
-    load.join(args.seconds + 120)
-    experiment_stop(api, experiment_id)
-    stored = stored_events(args.database_url) - before
-    return {
-        "alone": alone,
-        "with_recommendations": loaded,
-        "recommendations_meanwhile": recommendations,
-        "acknowledged": alone["accepted"] + loaded["accepted"],
-        "stored": stored,
-    }
-
-
-def print_events(e, args):
-    print(
-        f"Events — POST /api/v1/events/ with {EVENTS_PER_POST:,} events per request from {args.posters} client "
-        f"processes, {args.seconds} s per row; PostgreSQL, one bulk_create per request, committed before the 202\n"
-    )
-    base = e["alone"]["events_per_second"]
-    table(
-        ["events", "events/s", "requests", "batch p50 ms", "batch p99 ms", "failed", "× alone"],
-        [
-            (
-                label,
-                f"{r['events_per_second']:.0f}",
-                r["posts"],
-                f"{r['p50_ms']:.1f}",
-                f"{r['p99_ms']:.1f}",
-                r["failures"],
-                f"{r['events_per_second'] / base:.2f}",
-            )
-            for label, r in (
-                ("alone (baseline)", e["alone"]),
-                ("while wrk asks for recommendations", e["with_recommendations"]),
-            )
-        ],
-    )
-    meanwhile = e["recommendations_meanwhile"]
-    print(
-        f"recommendations meanwhile: {meanwhile['rps']:.0f} requests/s, p99 {meanwhile['p99']:.2f} ms, "
-        f"{meanwhile['errors']} non-2xx"
-    )
-    rate = e["with_recommendations"]["events_per_second"]
-    print(f"events/s while serving: {rate:.0f} (target ≥ 5,000): {'met' if rate >= 5000 else 'NOT met'}")
-    print(f"acknowledged {e['acknowledged']:,} events, {e['stored']:,} rows in the table\n")
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -19,13 +19,14 @@ from rest_framework import status
 from hybridrec.api.errors import ApiError, invalid
 from hybridrec.api.fields import single_values
 from modelstore import selectors
+from modelstore.selectors import MAX_ID
 from recommendations.experiments import exposures
 
 from ..services import CB_STRATEGY, HybridRecommendationService
 from ..serving import CB, CF, ModelCache, get_cache
 from ..serving.experiments import random_point
 
-_MAX_ID_DIGITS = 18
+_MAX_ID_DIGITS = len(str(MAX_ID))
 
 
 def ranking_kind(strategy):
@@ -60,8 +61,8 @@ def _service(cache, kind, model):
 def forced_version(request, value, kind):
     """Return the loaded model a staff user forces with ``version``, or None when none is asked.
 
-    A non-staff caller gets 403, a malformed id 400, an unknown version 404, a version of the
-    other kind 400, and one this process does not serve (neither active nor an arm) 409.
+    A non-staff caller gets 403, a malformed id 400, an unknown version 404, and a version this
+    answer cannot come from (of the other kind, or neither active nor an arm) 409.
     """
     if value is None:
         return None
@@ -74,10 +75,14 @@ def forced_version(request, value, kind):
     text = str(value)
     if isinstance(value, bool) or not (text.isascii() and text.isdigit() and len(text) <= _MAX_ID_DIGITS):
         raise invalid("version", "A valid version id is required.")
+    if not 1 <= int(text) <= MAX_ID:
+        raise invalid("version", f"Ensure this value is between 1 and {MAX_ID}.")
     version = selectors.version_get(int(text))
     if version.kind != kind:
-        raise invalid(
-            "version", f"version {version.pk} is a {version.kind} version; this answer is ranked by {kind}"
+        raise ApiError(
+            f"version {version.label} is a {version.kind} version; this answer is ranked by {kind}",
+            code="version_not_served",
+            status_code=status.HTTP_409_CONFLICT,
         )
     model = get_cache().model_for_version(kind, version.pk)
     if model is None:

@@ -9,6 +9,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from hybridrec.api.fields import MAX_ID_LENGTH, IdField, JsonChoice, JsonInteger, JsonNumber
+from modelstore.selectors import MAX_ID
 
 from ..services import SCORE_KINDS, STRATEGIES
 
@@ -45,7 +46,7 @@ class ItemsQuery(serializers.Serializer):
         help_text=f"Comma-separated item ids to leave out: at most {MAX_EXCLUDE}, each at most "
         f"{MAX_ID_LENGTH} characters.",
     )
-    version = serializers.IntegerField(required=False, min_value=1, help_text=VERSION_HELP)
+    version = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text=VERSION_HELP)
 
 
 class SimilarQuery(ItemsQuery):
@@ -79,7 +80,7 @@ class BatchRequest(serializers.Serializer):
     exclude = serializers.ListField(
         child=IdField(), required=False, max_length=MAX_EXCLUDE, help_text="Item ids to leave out."
     )
-    version = JsonInteger(required=False, min_value=1, help_text=VERSION_HELP)
+    version = JsonInteger(required=False, min_value=1, max_value=MAX_ID, help_text=VERSION_HELP)
 
     # The limits are read again per request: tests and deployments may lower them.
     def validate_k(self, value):
@@ -185,6 +186,9 @@ class HealthAnswer(serializers.Serializer):
             "Per kind: loaded, id, label, sha256, source, serving_active. Staff also get load "
             "seconds, counts, the last load error, file faults and the active version."
         )
+    )
+    experiments = serializers.DictField(
+        help_text='Per kind, the experiment this process serves: {"id", "arms": {arm name: version id}}.'
     )
     watching = serializers.BooleanField(required=False, help_text="Staff only: a watcher thread checks.")
     checked_at = serializers.DateTimeField(allow_null=True, required=False, help_text="Staff only.")

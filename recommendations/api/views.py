@@ -9,6 +9,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from hybridrec.api.errors import invalid
 from hybridrec.api.fields import ErrorAnswer, check_id, checked, id_parameter_schema, single_values
 from hybridrec.api.parsers import JSONParser
 from hybridrec.api.throttling import ScopedWindowThrottle
@@ -113,6 +114,8 @@ class SimilarItemsView(APIView):
         check_id("item_id", item_id)
         query = parse_query(request.query_params, ("k", "exclude"))
         customer_id = single_values(request.query_params, ("customer_id",)).get("customer_id")
+        if customer_id == "":
+            raise invalid("customer_id", "This field may not be blank.")
         if customer_id is not None:
             check_id("customer_id", customer_id)
         answer = answering.similar(

@@ -162,6 +162,7 @@ class ModelCache(ChecksMixin, FallbackMixin, ExperimentsMixin):
             "checked_at": self.checked_at.isoformat() if self.checked_at else None,
             "check_error": self.check_error,
             "models": models,
+            "experiments": self.describe_experiments(),
         }
 
     # --- loading --------------------------------------------------------------------------

@@ -156,8 +156,11 @@ def test_forcing_is_refused_clearly(api, client_for, running, cf_version_two, re
     idle = register("cf", factories.cf_array_set(seed=5), label="cf-idle")
     not_served = staff.get(RECS.format("C0001"), {"version": idle.pk})
     assert not_served.status_code == 409 and not_served.json()["code"] == "version_not_served"
-    other_kind = staff.post(BATCH, {"customer_ids": ["C0001"], "version": 0}, format="json")
-    assert other_kind.status_code == 400
+    zero = staff.post(BATCH, {"customer_ids": ["C0001"], "version": 0}, format="json")
+    assert zero.status_code == 400 and "version" in zero.json()["errors"]
+    cb = register("cb", factories.cb_array_set(seed=1), activate=True, label="cb-one")
+    other_kind = staff.get(RECS.format("C0001"), {"version": cb.pk})
+    assert other_kind.status_code == 409 and "is a cb version" in other_kind.json()["detail"]
 
 
 def test_stop_with_promotion_swaps_the_active_version_and_drops_the_candidate(api, running, cf_version_two):

@@ -8,6 +8,9 @@ from modelstore.models import ModelVersion
 from ..models import Experiment
 from ..services import MAX_ARMS
 
+# The largest offset a query-string integer can hold (QueryInteger reads at most 18 digits).
+MAX_OFFSET = 10**18 - 1
+
 
 class ExperimentListQuery(serializers.Serializer):
     """Query string of GET /api/v1/experiments/."""
@@ -17,7 +20,9 @@ class ExperimentListQuery(serializers.Serializer):
     limit = QueryInteger(
         required=False, min_value=1, max_value=MAX_PAGE_SIZE, help_text="Experiments per page (default 100)."
     )
-    offset = QueryInteger(required=False, min_value=0, help_text="How many experiments to skip.")
+    offset = QueryInteger(
+        required=False, min_value=0, max_value=MAX_OFFSET, help_text="How many experiments to skip."
+    )
 
 
 class ArmRequest(serializers.Serializer):
@@ -31,7 +36,7 @@ class StartRequest(serializers.Serializer):
     """JSON body of POST /api/v1/experiments/."""
 
     kind = JsonChoice(choices=ModelVersion.Kind.values)
-    name = serializers.CharField(max_length=100)
+    name = serializers.RegexField(r"\S", max_length=100, help_text="Not blank.")
     arms = serializers.ListField(
         child=ArmRequest(),
         min_length=2,
