@@ -87,18 +87,79 @@ class ExperimentAnswer(serializers.Serializer):
     arms = ArmAnswer(many=True)
 
 
+class RateResult(serializers.Serializer):
+    rate = serializers.FloatField(allow_null=True, help_text="null without impressions.")
+    low = serializers.FloatField(allow_null=True, help_text="95 % Wilson interval.")
+    high = serializers.FloatField(allow_null=True)
+
+
+class ComparisonResult(serializers.Serializer):
+    difference = serializers.FloatField(allow_null=True, help_text="This arm's rate minus the control's.")
+    z = serializers.FloatField(allow_null=True)
+    p_value = serializers.FloatField(allow_null=True, help_text="Two-sided, pooled two-proportion z-test.")
+    p_adjusted = serializers.FloatField(allow_null=True, help_text="Holm-adjusted across candidates.")
+    significant = serializers.BooleanField(
+        help_text="p_adjusted < alpha, and only once every arm has the planned impressions."
+    )
+
+
+class VersusControl(serializers.Serializer):
+    ctr = ComparisonResult()
+    conversion = ComparisonResult()
+
+
 class ArmResult(serializers.Serializer):
     arm = serializers.CharField()
     version = serializers.IntegerField()
     is_control = serializers.BooleanField()
     share = serializers.FloatField()
     served = serializers.IntegerField(help_text="Answers counted for this arm (forced answers never are).")
+    impressions = serializers.IntegerField(help_text="Events attributed to this arm (docs/EXPERIMENTS.md).")
+    clicks = serializers.IntegerField()
+    add_to_carts = serializers.IntegerField()
+    purchases = serializers.IntegerField()
+    ctr = RateResult(help_text="Click-through: clicks / impressions.")
+    conversion = RateResult(help_text="Purchases / impressions.")
+    vs_control = VersusControl(allow_null=True, help_text="null for the control.")
+
+
+class PlanResult(serializers.Serializer):
+    metric = serializers.CharField()
+    baseline_rate = serializers.FloatField()
+    min_effect = serializers.FloatField()
+    alpha = serializers.FloatField()
+    power = serializers.FloatField()
+    comparisons = serializers.IntegerField()
+    impressions_per_arm = serializers.IntegerField()
+
+
+class SeriesPoint(serializers.Serializer):
+    at = serializers.DateTimeField()
+    impressions = serializers.IntegerField()
+    clicks = serializers.IntegerField()
+    rate = serializers.FloatField(allow_null=True)
+    low = serializers.FloatField(allow_null=True)
+    high = serializers.FloatField(allow_null=True)
+
+
+class SeriesResult(serializers.Serializer):
+    bucket = serializers.ChoiceField(choices=["hour", "day"])
+    cumulative = serializers.BooleanField()
+    arms = serializers.DictField(
+        child=SeriesPoint(many=True), help_text="Cumulative click-through by arm name."
+    )
 
 
 class Results(serializers.Serializer):
     """``recommendations.experiments.results.experiment_results``."""
 
     arms = ArmResult(many=True)
+    plan = PlanResult()
+    planned_size_reached = serializers.BooleanField()
+    test = serializers.CharField()
+    warning = serializers.CharField(allow_null=True)
+    attribution_window_seconds = serializers.IntegerField()
+    series = SeriesResult()
 
 
 class ExperimentDetail(ExperimentAnswer):
