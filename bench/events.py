@@ -1,7 +1,7 @@
 """Events benchmark: events per second through the batch endpoint while recommendations are served.
 
-    flock /tmp/heavy.lock .venv/bin/python bench/events.py            # about a minute
-    flock /tmp/heavy.lock .venv/bin/python bench/events.py --quick    # short runs (a smoke test)
+    .venv/bin/python bench/events.py            # about a minute
+    .venv/bin/python bench/events.py --quick    # short runs (a smoke test)
 
 POST /api/v1/events/ with batches of 1,000 events from two client processes, while ``wrk``
 keeps GET /api/v1/recommendations/<id>/?k=10 busy with a 50/50 experiment running, next to
