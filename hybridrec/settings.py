@@ -308,6 +308,29 @@ HYBRIDREC_EXPERIMENT_BASELINE_RATE = env_float("HYBRIDREC_EXPERIMENT_BASELINE_RA
 HYBRIDREC_EXPERIMENT_MIN_EFFECT = env_float("HYBRIDREC_EXPERIMENT_MIN_EFFECT", 0.01)
 HYBRIDREC_EXPERIMENT_POWER = env_float("HYBRIDREC_EXPERIMENT_POWER", 0.8)
 HYBRIDREC_EXPERIMENT_ALPHA = env_float("HYBRIDREC_EXPERIMENT_ALPHA", 0.05)
+for _name, _low in (
+    ("HYBRIDREC_EVENTS_MAX_BATCH", 1),
+    ("HYBRIDREC_EVENTS_MAX_BODY_BYTES", 1024),
+    ("HYBRIDREC_EVENTS_MAX_AGE_SECONDS", 1),
+    ("HYBRIDREC_ATTRIBUTION_WINDOW", 0),
+):
+    if globals()[_name] < _low:
+        raise ImproperlyConfigured(f"{_name}={globals()[_name]!r} must be at least {_low}.")
+for _name in (
+    "HYBRIDREC_EXPERIMENT_POWER",
+    "HYBRIDREC_EXPERIMENT_ALPHA",
+    "HYBRIDREC_EXPERIMENT_BASELINE_RATE",
+):
+    if not 0 < globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name}={globals()[_name]!r} must be between 0 and 1 (exclusive).")
+if (
+    not 0 < HYBRIDREC_EXPERIMENT_BASELINE_RATE + HYBRIDREC_EXPERIMENT_MIN_EFFECT < 1
+    or not HYBRIDREC_EXPERIMENT_MIN_EFFECT
+):
+    raise ImproperlyConfigured(
+        f"HYBRIDREC_EXPERIMENT_MIN_EFFECT={HYBRIDREC_EXPERIMENT_MIN_EFFECT!r} must not be 0, and the baseline "
+        "plus it must stay between 0 and 1."
+    )
 
 # --- REST framework ----------------------------------------------------------------------
 REST_FRAMEWORK = {
