@@ -200,7 +200,7 @@ def _poster(url, token, seconds, seed, queue):
             accepted += response.json()["accepted"]
         else:
             failures += 1
-    queue.put((accepted, posts, failures, latencies))
+    queue.put((accepted, posts, failures, latencies, time.monotonic() - (stop_at - seconds)))
 
 
 def post_events(args, running, token, seconds):
@@ -220,7 +220,8 @@ def post_events(args, running, token, seconds):
     accepted = sum(outcome[0] for outcome in outcomes)
     return {
         "accepted": accepted,
-        "events_per_second": accepted / seconds,
+        # Each poster's events over its own window (which ends with its last answer).
+        "events_per_second": sum(outcome[0] / outcome[4] for outcome in outcomes),
         "posts": sum(outcome[1] for outcome in outcomes),
         "failures": sum(outcome[2] for outcome in outcomes),
         "p50_ms": float(np.percentile(latencies, 50) * 1e3) if latencies else float("nan"),
@@ -243,32 +244,46 @@ def bench_events(args, running, api, ids, folder):
     wait_for_workers(running, experiment_id)
     post_events(args, running, token, 2)  # warm-up
     before = stored_events(args.database_url)
-    alone = post_events(args, running, token, args.seconds)
-    loaded, recommendations = {}, {}
+    runs = {"alone": [], "with_recommendations": [], "recommendations_meanwhile": []}
+    for _ in range(2):  # alternate, so drift on a shared machine hits both alike
+        runs["alone"].append(post_events(args, running, token, args.seconds))
+        meanwhile = {}
 
-    def recommend():
-        recommendations.update(wrk_load(running.port, paths, args.seconds + 2, args.connections, folder))
+        def recommend(meanwhile=meanwhile):
+            # Longer than the posting window, which starts once the posters' processes are up.
+            meanwhile.update(wrk_load(running.port, paths, args.seconds + 6, args.connections, folder))
 
-    load = threading.Thread(target=recommend)
-    load.start()
-    time.sleep(1)  # wrk is up before the posters start; both end within the same window
-    loaded.update(post_events(args, running, token, args.seconds))
-    load.join(args.seconds + 120)
+        load = threading.Thread(target=recommend)
+        load.start()
+        time.sleep(1)
+        runs["with_recommendations"].append(post_events(args, running, token, args.seconds))
+        load.join(args.seconds + 120)
+        runs["recommendations_meanwhile"].append(meanwhile)
     experiment_stop(api, experiment_id)
     stored = stored_events(args.database_url) - before
-    return {
-        "alone": alone,
-        "with_recommendations": loaded,
-        "recommendations_meanwhile": recommendations,
-        "acknowledged": alone["accepted"] + loaded["accepted"],
-        "stored": stored,
-    }
+    result = {name: mean_of(rows) for name, rows in runs.items()}
+    result["acknowledged"] = sum(
+        r["accepted"] for name in ("alone", "with_recommendations") for r in runs[name]
+    )
+    result["stored"] = stored
+    return result
+
+
+def mean_of(rows):
+    """Return the mean of each number over ``rows`` (sums for counts)."""
+    out = {}
+    for key in rows[0]:
+        values = [row[key] for row in rows]
+        out[key] = (
+            sum(values) if key in ("accepted", "posts", "failures", "errors") else float(np.mean(values))
+        )
+    return out
 
 
 def print_events(e, args):
     print(
         f"Events — POST /api/v1/events/ with {EVENTS_PER_POST:,} events per request from {args.posters} client "
-        f"processes, {args.seconds} s per row; PostgreSQL, one bulk_create per request, committed before the 202\n"
+        f"processes, 2 × {args.seconds} s per row, alternated; PostgreSQL, one bulk_create per request, committed before the 202\n"
     )
     base = e["alone"]["events_per_second"]
     table(
