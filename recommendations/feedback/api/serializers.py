@@ -1,6 +1,5 @@
 """The events API's shapes, for the OpenAPI schema (checking is ``feedback.validation``, for speed)."""
 
-from django.conf import settings
 from rest_framework import serializers
 
 from hybridrec.api.fields import IdField
@@ -29,9 +28,7 @@ class EventIn(serializers.Serializer):
 
 class EventsRequest(serializers.Serializer):
     events = EventIn(
-        many=True,
-        max_length=settings.HYBRIDREC_EVENTS_MAX_BATCH,
-        help_text="At most HYBRIDREC_EVENTS_MAX_BATCH events; each is checked on its own.",
+        many=True, help_text="At most HYBRIDREC_EVENTS_MAX_BATCH events; each is checked on its own."
     )
 
 
