@@ -26,13 +26,6 @@ def running(cf_version, cf_version_two):
     return experiment
 
 
-@pytest.fixture(autouse=True)
-def empty_buffer():
-    exposures.buffer().flush()
-    yield
-    exposures.buffer().flush()
-
-
 def arm_of(experiment, customer_id):
     return ["control", "B"][Assignment(experiment.pk, [0.5, 0.5]).arm_index(customer_id)]
 
