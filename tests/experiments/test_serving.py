@@ -178,3 +178,26 @@ def test_stop_keeping_the_control_drops_the_candidate(api, running, cf_version):
     assert cache.experiment("cf") is None
     assert cache.model_for_version("cf", running.arms.get(name="B").version_id) is None
     assert api.get(RECS.format("C0001")).json()["model"]["cf"]["id"] == cf_version.pk
+
+
+def test_a_candidate_whose_file_changed_stops_the_split_before_any_answer_reads_it(api, running, settings):
+    from pathlib import Path
+
+    candidate = running.arms.get(name="B").version
+    path = Path(settings.MEDIA_ROOT) / candidate.file.name
+    path.chmod(0o644)  # stored bundles are read-only
+    with open(path, "r+b") as handle:
+        handle.seek(path.stat().st_size // 2)
+        chunk = handle.read(64)
+        handle.seek(-len(chunk), 1)
+        handle.write(bytes(255 - b for b in chunk))
+
+    answers = [api.get(RECS.format(c)).json() for c in CUSTOMERS[:10]]
+    get_cache().check_now()
+    later = api.get(RECS.format(CUSTOMERS[0])).json()
+
+    assert all(a["experiment"] is None and a["model"]["cf"]["id"] != candidate.pk for a in answers)
+    assert later["experiment"] is None  # the changed file is refused when the split is built again
+    assert "could not be loaded" in get_cache().experiment_error
+    exposures.buffer().flush()
+    assert not Exposure.objects.filter(request_id__in=[a["request_id"] for a in answers]).exists()
