@@ -53,3 +53,9 @@ def empty_exposure_buffer():
     yield
     if exposures.buffer().pending():
         exposures.buffer().flush()
+
+
+def notice_now(cache):
+    """Run the cache's check now, in this thread and its transaction, as a due check would."""
+    cache._next_check = 0.0
+    cache._maybe_check()
