@@ -3,6 +3,7 @@
 import pytest
 from django.core.cache import cache as django_cache
 
+from recommendations.experiments import exposures
 from recommendations.serving import reset_cache
 from tests import factories
 
@@ -41,3 +42,20 @@ def cf_version_three(register):
 def api(client_for):
     """Return a client authenticated as an ordinary user (reads only)."""
     return client_for("user")
+
+
+@pytest.fixture(autouse=True)
+def empty_exposure_buffer():
+    """End every test with this process's exposure buffer written, inside the test's transaction.
+
+    Otherwise its flusher thread would keep trying to write rows of rolled-back experiments.
+    """
+    yield
+    if exposures.buffer().pending():
+        exposures.buffer().flush()
+
+
+def notice_now(cache):
+    """Run the cache's check now, in this thread and its transaction, as a due check would."""
+    cache._next_check = 0.0
+    cache._maybe_check()

@@ -6,6 +6,7 @@ from modelstore.models import ModelVersion
 from recommendations.experiments import exposures
 from recommendations.experiments.models import Experiment
 from recommendations.serving import get_cache
+from tests.experiments.conftest import notice_now
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +41,7 @@ def test_start_show_and_stop_with_promotion(manager, cf_version, cf_version_two)
     assert experiment["status"] == "running"
     assert [r["served"] for r in experiment["results"]["arms"]] == [0, 0]
 
-    get_cache().check_now()
+    notice_now(get_cache())
     for n in range(20):
         manager.get(f"/api/v1/recommendations/C{n:04d}/")
     exposures.buffer().flush()

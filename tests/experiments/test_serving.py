@@ -6,6 +6,7 @@ from recommendations.experiments import exposures, services
 from recommendations.experiments.assignment import Assignment
 from recommendations.experiments.models import Exposure
 from recommendations.serving import get_cache
+from tests.experiments.conftest import notice_now
 
 pytestmark = pytest.mark.django_db
 
@@ -22,15 +23,8 @@ def running(cf_version, cf_version_two):
         name="half",
         arms=[{"version": cf_version.pk, "share": 0.5}, {"version": cf_version_two.pk, "share": 0.5}],
     )
-    get_cache().check_now()
+    notice_now(get_cache())
     return experiment
-
-
-@pytest.fixture(autouse=True)
-def empty_buffer():
-    exposures.buffer().flush()
-    yield
-    exposures.buffer().flush()
 
 
 def arm_of(experiment, customer_id):
@@ -107,10 +101,11 @@ def test_the_flusher_thread_writes_without_being_asked(api, running, settings):
     try:
         import time
 
-        deadline = time.monotonic() + 5
-        while buffer.pending() and time.monotonic() < deadline:
+        deadline = time.monotonic() + 10
+        while not Exposure.objects.filter(request_id="r1").exists() and time.monotonic() < deadline:
             time.sleep(0.02)
         assert Exposure.objects.filter(request_id="r1").exists()
+        assert buffer.pending() == 0
     finally:
         buffer.stop()
 
@@ -168,7 +163,7 @@ def test_stop_with_promotion_swaps_the_active_version_and_drops_the_candidate(ap
     candidate = cache.experiment("cf").arms[1].model
 
     services.experiment_stop(experiment=running, promote=cf_version_two.pk)
-    cache.check_now()
+    notice_now(cache)
 
     assert cache.experiment("cf") is None
     assert cache.peek("cf") is candidate  # the loaded candidate was swapped in, not loaded again
@@ -180,8 +175,31 @@ def test_stop_keeping_the_control_drops_the_candidate(api, running, cf_version):
     cache = get_cache()
 
     services.experiment_stop(experiment=running, keep_control=True)
-    cache.check_now()
+    notice_now(cache)
 
     assert cache.experiment("cf") is None
     assert cache.model_for_version("cf", running.arms.get(name="B").version_id) is None
     assert api.get(RECS.format("C0001")).json()["model"]["cf"]["id"] == cf_version.pk
+
+
+def test_a_candidate_whose_file_changed_stops_the_split_before_any_answer_reads_it(api, running, settings):
+    from pathlib import Path
+
+    candidate = running.arms.get(name="B").version
+    path = Path(settings.MEDIA_ROOT) / candidate.file.name
+    path.chmod(0o644)  # stored bundles are read-only
+    with open(path, "r+b") as handle:
+        handle.seek(path.stat().st_size // 2)
+        chunk = handle.read(64)
+        handle.seek(-len(chunk), 1)
+        handle.write(bytes(255 - b for b in chunk))
+
+    answers = [api.get(RECS.format(c)).json() for c in CUSTOMERS[:10]]
+    notice_now(get_cache())
+    later = api.get(RECS.format(CUSTOMERS[0])).json()
+
+    assert all(a["experiment"] is None and a["model"]["cf"]["id"] != candidate.pk for a in answers)
+    assert later["experiment"] is None  # the changed file is refused when the split is built again
+    assert "could not be loaded" in get_cache().experiment_error
+    exposures.buffer().flush()
+    assert not Exposure.objects.filter(request_id__in=[a["request_id"] for a in answers]).exists()
