@@ -6,15 +6,14 @@ the same customer and the item among its served items. An event without one coun
 same customer was served the item by this experiment at most ``HYBRIDREC_ATTRIBUTION_WINDOW``
 seconds before the event's time (the client's ``ts``, else when it was received). An event with
 a request id that matches nothing counts nowhere. Counting is done by the database: one grouped
-query per table, whatever the number of events.
+query that joins events to the experiment's exposures (no per-event subquery).
 """
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import NotSupportedError
-from django.db.models import BooleanField, Case, Count, F, Func, OuterRef, Subquery, When
-from django.db.models.functions import Coalesce, Trunc
+from django.db import NotSupportedError, connection
+from django.db.models import Count
 from django.utils import timezone
 
 from recommendations.feedback.models import Event
@@ -34,58 +33,70 @@ PRIMARY_METRIC = "ctr"
 HOURLY_UP_TO = timedelta(days=3)
 
 
-class ListHas(Func):
-    """True when a JSON list column holds a value (``items`` holds ``item_id``)."""
-
-    output_field = BooleanField()
-    conditional = True
-    arity = 2
-
-    def as_sql(self, compiler, connection, **extra_context):
-        items, value = self.get_source_expressions()
-        items_sql, items_params = compiler.compile(items)
-        value_sql, value_params = compiler.compile(value)
-        params = (*items_params, *value_params)
-        if connection.vendor == "postgresql":
-            return f"({items_sql} @> jsonb_build_array({value_sql}))", params
-        if connection.vendor == "sqlite":
-            return (
-                f"EXISTS (SELECT 1 FROM json_each({items_sql}) WHERE json_each.value = {value_sql})",
-                params,
-            )
-        raise NotSupportedError(f"attribution needs PostgreSQL or SQLite, not {connection.vendor}")
+# The event's time, the item test and the window, per database. Dates on SQLite are ISO text
+# ("YYYY-MM-DD HH:MM:SS.ffffff", UTC), which compares in time order.
+_AT = "COALESCE(e.ts, e.received_at)"
+_VENDOR_SQL = {
+    "postgresql": {
+        "has_item": "x.items @> jsonb_build_array(e.item_id)",
+        "earliest": f"{_AT} - (%s * interval '1 second')",
+        "hour": "date_trunc('hour', a.at AT TIME ZONE 'UTC')",
+        "day": "date_trunc('day', a.at AT TIME ZONE 'UTC')",
+    },
+    "sqlite": {
+        "has_item": "EXISTS (SELECT 1 FROM json_each(x.items) WHERE json_each.value = e.item_id)",
+        "earliest": f"strftime('%%Y-%%m-%%d %%H:%%M:%%f', {_AT}, '-' || %s || ' seconds')",
+        "hour": "strftime('%%Y-%%m-%%d %%H:00:00', a.at)",
+        "day": "strftime('%%Y-%%m-%%d 00:00:00', a.at)",
+    },
+}
 
 
-def attributed_events(experiment, *, window=None):
-    """Return the experiment's events, each annotated with ``arm`` (the arm id it counts for) and ``at``."""
-    window = timedelta(seconds=settings.HYBRIDREC_ATTRIBUTION_WINDOW if window is None else window)
-    served_it = Exposure.objects.filter(
-        ListHas(F("items"), OuterRef("item_id")), experiment=experiment, customer_id=OuterRef("customer_id")
-    )
-    by_request = served_it.filter(request_id=OuterRef("request_id")).values("arm_id")[:1]
-    by_time = (
-        served_it.filter(served_at__lte=OuterRef("at"), served_at__gte=OuterRef("at") - window)
-        .order_by("-served_at")
-        .values("arm_id")[:1]
-    )
-    events = Event.objects.filter(received_at__gte=experiment.started_at)
+def _attributed_counts(experiment, window_seconds, bucket=None):
+    """Return rows ``(arm id, event type[, bucket start], count)`` of the experiment's attributed events.
+
+    One query: the events received since the start (and up to a window after the end) joined
+    to the experiment's exposures of the same customer, matched by request id or by time, with
+    the item among those served; each event is counted once.
+    """
+    vendor = connection.vendor
+    if vendor not in _VENDOR_SQL:
+        raise NotSupportedError(f"attribution needs PostgreSQL or SQLite, not {vendor}")
+    sql = _VENDOR_SQL[vendor]
+    event, exposure = Event._meta.db_table, Exposure._meta.db_table
+    received = "e.received_at >= %s"
+    # Dates as the ORM would store them (naive UTC text on SQLite), so they compare alike.
+    adapt = connection.ops.adapt_datetimefield_value
+    params: list = [window_seconds, experiment.pk, adapt(experiment.started_at)]
     if experiment.ended_at is not None:
-        events = events.filter(received_at__lte=experiment.ended_at + window)
-    return (
-        events.annotate(at=Coalesce("ts", "received_at"))
-        .annotate(
-            arm=Case(When(request_id__isnull=False, then=Subquery(by_request)), default=Subquery(by_time))
-        )
-        .filter(arm__isnull=False)
-    )
+        received += " AND e.received_at <= %s"
+        params.append(adapt(experiment.ended_at + timedelta(seconds=window_seconds)))
+    group = "a.arm_id, a.type" + (f", {sql[bucket]}" if bucket else "")
+    query = f"""
+        SELECT {group}, COUNT(*) FROM (
+            SELECT e.id, e.type, MIN(x.arm_id) AS arm_id, MIN({_AT}) AS at
+            FROM {event} e JOIN {exposure} x ON x.customer_id = e.customer_id
+            WHERE (
+                (e.request_id IS NOT NULL AND x.request_id = e.request_id)
+                OR (e.request_id IS NULL AND x.served_at <= {_AT} AND x.served_at >= {sql["earliest"]})
+            )
+            AND x.experiment_id = %s AND {received} AND {sql["has_item"]}
+            GROUP BY e.id, e.type
+        ) a
+        GROUP BY {group}
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        return cursor.fetchall()
 
 
 def _counts(experiment, window):
-    counts: dict = {}
-    rows = attributed_events(experiment, window=window).values("arm", "type").annotate(n=Count("id"))
-    for row in rows.order_by():
-        counts[(row["arm"], row["type"])] = row["n"]
-    return counts
+    return {(arm, kind): n for arm, kind, n in _attributed_counts(experiment, window)}
+
+
+def _aware(value):
+    when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
 
 
 def bucket_size(experiment, now=None):
@@ -103,14 +114,12 @@ def series(experiment, *, window=None):
     from . import stats
 
     size = bucket_size(experiment)
-    rows = (
-        attributed_events(experiment, window=window)
-        .filter(type__in=("impression", "click"))
-        .annotate(bucket=Trunc("at", size))
-        .values("arm", "bucket", "type")
-        .annotate(n=Count("id"))
-        .order_by("bucket")
-    )
+    window = settings.HYBRIDREC_ATTRIBUTION_WINDOW if window is None else window
+    rows = [
+        {"arm": arm, "type": kind, "bucket": _aware(at), "n": n}
+        for arm, kind, at, n in _attributed_counts(experiment, window, bucket=size)
+        if kind in ("impression", "click")
+    ]
     names = dict(Arm.objects.filter(experiment=experiment).values_list("pk", "name"))
     per_arm: dict = {}
     for row in rows:
