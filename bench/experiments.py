@@ -152,28 +152,27 @@ def workers_serving(requests, url, headers, experiment_id, workers, timeout=30):
         raise SystemExit(f"bench: workers did not pick up experiment {experiment_id}")
 
 
+def post(requests, url, body, headers):
+    """POST, trying again after a 503: SQLite refuses a second writer while a flusher writes."""
+    for _ in range(10):
+        response = requests.post(url, json=body, headers=headers, timeout=30)
+        if response.status_code != 503:
+            break
+        time.sleep(0.2)
+    response.raise_for_status()
+    return response
+
+
 def start(requests, url, headers, ids, workers):
     arms = [{"version": ids["cf-1"], "share": 0.5}, {"version": ids["cf-2"], "share": 0.5}]
-    response = requests.post(
-        f"{url}/api/v1/experiments/",
-        json={"kind": "cf", "name": "bench", "arms": arms},
-        headers=headers,
-        timeout=30,
-    )
-    response.raise_for_status()
-    experiment_id = response.json()["id"]
+    body = {"kind": "cf", "name": "bench", "arms": arms}
+    experiment_id = post(requests, f"{url}/api/v1/experiments/", body, headers).json()["id"]
     workers_serving(requests, url, headers, experiment_id, workers)
     return experiment_id
 
 
 def stop(requests, url, headers, experiment_id, workers):
-    response = requests.post(
-        f"{url}/api/v1/experiments/{experiment_id}/stop/",
-        json={"keep_control": True},
-        headers=headers,
-        timeout=30,
-    )
-    response.raise_for_status()
+    post(requests, f"{url}/api/v1/experiments/{experiment_id}/stop/", {"keep_control": True}, headers)
     workers_serving(requests, url, headers, None, workers)
 
 

@@ -19,7 +19,7 @@ from collections import deque
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connections
+from django.db import DatabaseError, connections, router, transaction
 from prometheus_client import Counter
 
 from .models import Arm, Exposure
@@ -67,17 +67,12 @@ class ExposureBuffer:
             if not taken:
                 return 0
             try:
-                try:
-                    _write(taken)
-                except IntegrityError:
-                    # An experiment deleted meanwhile: its rows can never be written, the others can.
-                    arms = set(
-                        Arm.objects.filter(pk__in={row[2] for row in taken}).values_list("pk", flat=True)
-                    )
-                    kept = [row for row in taken if row[2] in arms]
-                    self.dropped += len(taken) - len(kept)
-                    taken = kept
-                    _write(taken)
+                # Rows of an experiment deleted meanwhile can never be written: leave them out.
+                arms = set(Arm.objects.filter(pk__in={row[2] for row in taken}).values_list("pk", flat=True))
+                kept = [row for row in taken if row[2] in arms]
+                self.dropped += len(taken) - len(kept)
+                taken = kept
+                _write(taken)
             except DatabaseError as exc:
                 room = max(settings.HYBRIDREC_EXPERIMENT_BUFFER - len(self._rows), 0)
                 self._rows.extendleft(reversed(taken[:room]))
@@ -136,20 +131,39 @@ def record(**exposure):
 
 
 def _write(rows):
-    Exposure.objects.bulk_create(
-        [
-            Exposure(
-                request_id=request_id,
-                experiment_id=experiment_id,
-                arm_id=arm_id,
-                customer_id=customer_id,
-                items=items,
-                served_at=served_at,
-            )
-            for request_id, experiment_id, arm_id, customer_id, items, served_at in rows
-        ],
-        batch_size=BATCH_SIZE,
+    """Insert ``rows`` with one ``executemany`` per batch, in one transaction.
+
+    Not ``bulk_create``: building a model instance and compiling its SQL costs about 0.15 ms a
+    row in the worker's Python, under the GIL its request threads need; binding plain values
+    costs a few microseconds.
+    """
+    connection = connections[router.db_for_write(Exposure)]
+    table = connection.ops.quote_name(Exposure._meta.db_table)
+    columns = ", ".join(
+        connection.ops.quote_name(Exposure._meta.get_field(name).column)
+        for name in ("request_id", "experiment", "arm", "customer_id", "items", "served_at")
     )
+    sql = f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s)"
+    items_field = Exposure._meta.get_field("items")
+    adapt_time = connection.ops.adapt_datetimefield_value
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        for start in range(0, len(rows), BATCH_SIZE):
+            cursor.executemany(
+                sql,
+                [
+                    (
+                        request_id,
+                        experiment_id,
+                        arm_id,
+                        customer_id,
+                        items_field.get_db_prep_value(items, connection),
+                        adapt_time(served_at),
+                    )
+                    for request_id, experiment_id, arm_id, customer_id, items, served_at in rows[
+                        start : start + BATCH_SIZE
+                    ]
+                ],
+            )
 
 
 def _flush_at_exit():

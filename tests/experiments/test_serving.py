@@ -1,6 +1,7 @@
 """Serving with an experiment: arms answer their customers, answers say so, exposures are written."""
 
 import pytest
+from django.utils import timezone
 
 from recommendations.experiments import exposures, services
 from recommendations.experiments.assignment import Assignment
@@ -85,6 +86,7 @@ def test_exposures_are_written_by_the_flusher_with_what_was_served(api, running,
         assert row.customer_id == answer["customer_id"]
         assert row.arm.name == answer["experiment"]["arm"]
         assert row.items == [item["item_id"] for item in answer["items"]]
+        assert abs((row.served_at - timezone.now()).total_seconds()) < 60
 
 
 @pytest.mark.django_db(transaction=True)
@@ -203,3 +205,21 @@ def test_a_candidate_whose_file_changed_stops_the_split_before_any_answer_reads_
     assert "could not be loaded" in get_cache().experiment_error
     exposures.buffer().flush()
     assert not Exposure.objects.filter(request_id__in=[a["request_id"] for a in answers]).exists()
+
+
+def test_exposures_of_a_deleted_experiment_are_dropped_and_the_rest_written(
+    running, cf_version, cf_version_two
+):
+    buffer = exposures.ExposureBuffer()
+    arm = running.arms.first()
+    for n in range(3):
+        buffer.record(
+            request_id=f"kept{n}", experiment_id=running.pk, arm_id=arm.pk, customer_id="C", items=["I1"]
+        )
+    buffer.record(request_id="gone", experiment_id=running.pk, arm_id=987654, customer_id="C", items=[])
+    try:
+        assert buffer.flush() == 3
+    finally:
+        buffer.stop()
+    assert sorted(Exposure.objects.values_list("request_id", flat=True)) == ["kept0", "kept1", "kept2"]
+    assert buffer.dropped == 1
