@@ -116,6 +116,8 @@ INSTALLED_APPS = [
     "modelstore",
     "recommendations",
     "recommendations.training",
+    "recommendations.experiments",
+    "recommendations.feedback",
 ]
 
 MIDDLEWARE = [
@@ -287,6 +289,48 @@ if HYBRIDREC_CB_PRELOAD not in {"lazy", "background"}:
         f"HYBRIDREC_CB_PRELOAD={HYBRIDREC_CB_PRELOAD!r} is not one of 'lazy', 'background'."
     )
 HYBRIDREC_PUBLIC_API = env_bool("HYBRIDREC_PUBLIC_API", False)
+# Experiments: how often each process writes the exposures it buffered (a kill -9 loses at most
+# this much), and how many it buffers at most before it drops (and counts) new ones.
+HYBRIDREC_EXPERIMENT_FLUSH_SECONDS = env_float("HYBRIDREC_EXPERIMENT_FLUSH_SECONDS", 2.0)
+HYBRIDREC_EXPERIMENT_BUFFER = env_int("HYBRIDREC_EXPERIMENT_BUFFER", 100_000)
+
+# --- events (POST /api/v1/events/) and experiment results ------------------------------------
+# A batch holds at most this many events and this many bytes; an event's ts at most this old.
+HYBRIDREC_EVENTS_MAX_BATCH = env_int("HYBRIDREC_EVENTS_MAX_BATCH", 1000)
+HYBRIDREC_EVENTS_MAX_BODY_BYTES = env_int("HYBRIDREC_EVENTS_MAX_BODY_BYTES", 2 * 1024 * 1024)
+HYBRIDREC_EVENTS_MAX_AGE_SECONDS = env_int("HYBRIDREC_EVENTS_MAX_AGE_SECONDS", 7 * 86400)
+# An event without request_id counts for an experiment when the same customer was served the
+# item at most this many seconds before it (docs/EXPERIMENTS.md, "Attribution").
+HYBRIDREC_ATTRIBUTION_WINDOW = env_int("HYBRIDREC_ATTRIBUTION_WINDOW", 86400)
+# The plan an experiment's results page reads its sample size from: the control's expected
+# click-through, the smallest absolute difference worth finding, the power to find it.
+HYBRIDREC_EXPERIMENT_BASELINE_RATE = env_float("HYBRIDREC_EXPERIMENT_BASELINE_RATE", 0.05)
+HYBRIDREC_EXPERIMENT_MIN_EFFECT = env_float("HYBRIDREC_EXPERIMENT_MIN_EFFECT", 0.01)
+HYBRIDREC_EXPERIMENT_POWER = env_float("HYBRIDREC_EXPERIMENT_POWER", 0.8)
+HYBRIDREC_EXPERIMENT_ALPHA = env_float("HYBRIDREC_EXPERIMENT_ALPHA", 0.05)
+for _name, _low in (
+    ("HYBRIDREC_EVENTS_MAX_BATCH", 1),
+    ("HYBRIDREC_EVENTS_MAX_BODY_BYTES", 1024),
+    ("HYBRIDREC_EVENTS_MAX_AGE_SECONDS", 1),
+    ("HYBRIDREC_ATTRIBUTION_WINDOW", 0),
+):
+    if globals()[_name] < _low:
+        raise ImproperlyConfigured(f"{_name}={globals()[_name]!r} must be at least {_low}.")
+for _name in (
+    "HYBRIDREC_EXPERIMENT_POWER",
+    "HYBRIDREC_EXPERIMENT_ALPHA",
+    "HYBRIDREC_EXPERIMENT_BASELINE_RATE",
+):
+    if not 0 < globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name}={globals()[_name]!r} must be between 0 and 1 (exclusive).")
+if (
+    not 0 < HYBRIDREC_EXPERIMENT_BASELINE_RATE + HYBRIDREC_EXPERIMENT_MIN_EFFECT < 1
+    or not HYBRIDREC_EXPERIMENT_MIN_EFFECT
+):
+    raise ImproperlyConfigured(
+        f"HYBRIDREC_EXPERIMENT_MIN_EFFECT={HYBRIDREC_EXPERIMENT_MIN_EFFECT!r} must not be 0, and the baseline "
+        "plus it must stay between 0 and 1."
+    )
 
 # --- REST framework ----------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -315,6 +359,7 @@ REST_FRAMEWORK = {
         "batch": env_str("HYBRIDREC_THROTTLE_BATCH", "600/min"),
         "models": env_str("HYBRIDREC_THROTTLE_MODELS", "600/min"),
         "health": env_str("HYBRIDREC_THROTTLE_HEALTH", "6000/min"),
+        "events": env_str("HYBRIDREC_THROTTLE_EVENTS", "1200/min"),
     },
     "EXCEPTION_HANDLER": "hybridrec.api.errors.exception_handler",
 }
@@ -330,6 +375,8 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "hybridrec.api.schema.add_shared_responses",
     ],
+    # Several answers have a "status"; the experiments' own gets its own name.
+    "ENUM_NAME_OVERRIDES": {"ExperimentStatusEnum": "recommendations.experiments.models.Experiment.Status"},
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -1,4 +1,4 @@
-"""The REST API at /api/v1/ (namespace ``api``): the recommendation API and the registry API."""
+"""The REST API at /api/v1/ (namespace ``api``): the recommendation, registry and experiments APIs."""
 
 from django.urls import include, path
 
@@ -7,4 +7,6 @@ app_name = "api"
 urlpatterns = [
     path("", include("recommendations.api.urls")),
     path("", include("modelstore.api.urls")),
+    path("", include("recommendations.experiments.api.urls")),
+    path("", include("recommendations.feedback.api.urls")),
 ]

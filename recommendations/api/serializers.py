@@ -9,6 +9,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from hybridrec.api.fields import MAX_ID_LENGTH, IdField, JsonChoice, JsonInteger, JsonNumber
+from modelstore.selectors import MAX_ID
 
 from ..services import SCORE_KINDS, STRATEGIES
 
@@ -25,8 +26,14 @@ K_HELP = "How many items, 1..HYBRIDREC_MAX_K (default HYBRIDREC_DEFAULT_K)."
 WEIGHT_HELP = "Hybrid only: the share of CF in the blend, 0..1 (default HYBRIDREC_HYBRID_WEIGHT)."
 
 
-class SimilarQuery(serializers.Serializer):
-    """Query string of GET /api/v1/items/<item_id>/similar/ (parsed by ``params.parse_query``)."""
+VERSION_HELP = (
+    "Staff only: answer from this version (the active one or an arm of the running experiment); "
+    'the answer says "forced": true and is not counted in the experiment.'
+)
+
+
+class ItemsQuery(serializers.Serializer):
+    """What every recommendation GET takes: k, exclude and (staff) version."""
 
     k = serializers.IntegerField(
         required=False, min_value=1, max_value=settings.HYBRIDREC_MAX_K, help_text=K_HELP
@@ -39,9 +46,19 @@ class SimilarQuery(serializers.Serializer):
         help_text=f"Comma-separated item ids to leave out: at most {MAX_EXCLUDE}, each at most "
         f"{MAX_ID_LENGTH} characters.",
     )
+    version = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text=VERSION_HELP)
 
 
-class RecommendationQuery(SimilarQuery):
+class SimilarQuery(ItemsQuery):
+    """Query string of GET /api/v1/items/<item_id>/similar/ (parsed by ``params.parse_query``)."""
+
+    customer_id = IdField(
+        required=False,
+        help_text="Who asks: while a CB experiment runs, their arm answers (without it, a random arm).",
+    )
+
+
+class RecommendationQuery(ItemsQuery):
     """Query string of GET /api/v1/recommendations/<customer_id>/ (parsed by ``params.parse_query``)."""
 
     strategy = serializers.ChoiceField(choices=STRATEGIES, required=False, default="cf")
@@ -63,6 +80,7 @@ class BatchRequest(serializers.Serializer):
     exclude = serializers.ListField(
         child=IdField(), required=False, max_length=MAX_EXCLUDE, help_text="Item ids to leave out."
     )
+    version = JsonInteger(required=False, min_value=1, max_value=MAX_ID, help_text=VERSION_HELP)
 
     # The limits are read again per request: tests and deployments may lower them.
     def validate_k(self, value):
@@ -109,6 +127,20 @@ class ModelsUsed(serializers.Serializer):
     cb = ModelReference(allow_null=True)
 
 
+class ExperimentTag(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The running experiment.")
+    arm = serializers.CharField(help_text="The customer's arm: control, B, C, …")
+    version = serializers.IntegerField(help_text="The version that ranked this answer (the arm's).")
+
+
+REQUEST_ID_HELP = (
+    "Issued by the server for this answer (never taken from the request): send it back with the "
+    "events about these items."
+)
+EXPERIMENT_HELP = "Null unless an experiment runs for the kind that ranked this answer and counted it."
+FORCED_HELP = "True when staff forced the version (version=…): the answer is not counted."
+
+
 class RecommendationAnswer(serializers.Serializer):
     customer_id = serializers.CharField()
     strategy = serializers.ChoiceField(choices=STRATEGIES)
@@ -119,6 +151,9 @@ class RecommendationAnswer(serializers.Serializer):
     )
     score_kind = serializers.ChoiceField(choices=list(SCORE_KINDS), help_text=SCORE_KIND_HELP)
     model = ModelsUsed()
+    request_id = serializers.CharField(help_text=REQUEST_ID_HELP)
+    experiment = ExperimentTag(allow_null=True, help_text=EXPERIMENT_HELP)
+    forced = serializers.BooleanField(help_text=FORCED_HELP)
 
 
 class SimilarAnswer(serializers.Serializer):
@@ -128,6 +163,9 @@ class SimilarAnswer(serializers.Serializer):
     fallback = serializers.CharField(allow_null=True)
     score_kind = serializers.ChoiceField(choices=list(SCORE_KINDS), help_text=SCORE_KIND_HELP)
     model = ModelsUsed()
+    request_id = serializers.CharField(help_text=REQUEST_ID_HELP)
+    experiment = ExperimentTag(allow_null=True, help_text=EXPERIMENT_HELP)
+    forced = serializers.BooleanField(help_text=FORCED_HELP)
 
 
 class BatchAnswer(serializers.Serializer):
@@ -148,6 +186,9 @@ class HealthAnswer(serializers.Serializer):
             "Per kind: loaded, id, label, sha256, source, serving_active. Staff also get load "
             "seconds, counts, the last load error, file faults and the active version."
         )
+    )
+    experiments = serializers.DictField(
+        help_text='Per kind, the experiment this process serves: {"id", "arms": {arm name: version id}}.'
     )
     watching = serializers.BooleanField(required=False, help_text="Staff only: a watcher thread checks.")
     checked_at = serializers.DateTimeField(allow_null=True, required=False, help_text="Staff only.")

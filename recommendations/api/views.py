@@ -9,12 +9,13 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hybridrec.api.fields import ErrorAnswer, check_id, checked, id_parameter_schema
+from hybridrec.api.errors import invalid
+from hybridrec.api.fields import ErrorAnswer, check_id, checked, id_parameter_schema, single_values
 from hybridrec.api.parsers import JSONParser
 from hybridrec.api.throttling import ScopedWindowThrottle
 
-from ..services import HybridRecommendationService
 from ..serving import get_cache, health
+from . import answering
 from .params import parse_query
 from .serializers import (
     BatchAnswer,
@@ -31,6 +32,9 @@ from .serializers import (
 ERRORS = {
     400: OpenApiResponse(ErrorAnswer, description="A parameter is invalid; the body names it."),
     401: OpenApiResponse(ErrorAnswer, description="No credentials (unless HYBRIDREC_PUBLIC_API)."),
+    403: OpenApiResponse(ErrorAnswer, description="version given by someone who is not staff."),
+    404: OpenApiResponse(ErrorAnswer, description="Unknown version (or, for similar items, unknown item)."),
+    409: OpenApiResponse(ErrorAnswer, description="The forced version is not served now."),
     429: OpenApiResponse(ErrorAnswer, description="Throttled."),
     503: OpenApiResponse(
         ErrorAnswer, description="No model of a needed kind can be served, or the database is unavailable."
@@ -38,10 +42,6 @@ ERRORS = {
 }
 CUSTOMER_ID = OpenApiParameter("customer_id", id_parameter_schema(), OpenApiParameter.PATH)
 ITEM_ID = OpenApiParameter("item_id", id_parameter_schema(), OpenApiParameter.PATH)
-
-
-def service():
-    return HybridRecommendationService()
 
 
 class RecommendationView(APIView):
@@ -62,10 +62,12 @@ class RecommendationView(APIView):
     def get(self, request, customer_id):
         check_id("customer_id", customer_id)
         query = parse_query(request.query_params, ("k", "strategy", "weight", "exclude"))
-        answer = service().recommend(
+        answer = answering.recommend(
+            request,
             customer_id,
-            k=query.get("k"),
             strategy=query.get("strategy", "cf"),
+            forced_value=answering.query_version(request),
+            k=query.get("k"),
             weight=query.get("weight"),
             exclude=query.get("exclude", ()),
         )
@@ -86,10 +88,12 @@ class BatchView(APIView):
     )
     def post(self, request):
         body = checked(BatchRequest, request.data)
-        results = service().recommend_batch(
+        results = answering.recommend_batch(
+            request,
             body["customer_ids"],
-            k=body.get("k"),
             strategy=body["strategy"],
+            forced_value=body.get("version"),
+            k=body.get("k"),
             weight=body.get("weight"),
             exclude=body.get("exclude", ()),
         )
@@ -104,16 +108,24 @@ class SimilarItemsView(APIView):
 
     @extend_schema(
         parameters=[ITEM_ID, SimilarQuery],
-        responses={
-            200: SimilarAnswer,
-            404: OpenApiResponse(ErrorAnswer, description="Unknown item."),
-            **ERRORS,
-        },
+        responses={200: SimilarAnswer, **ERRORS},
     )
     def get(self, request, item_id):
         check_id("item_id", item_id)
         query = parse_query(request.query_params, ("k", "exclude"))
-        answer = service().similar(item_id, k=query.get("k"), exclude=query.get("exclude", ()))
+        customer_id = single_values(request.query_params, ("customer_id",)).get("customer_id")
+        if customer_id == "":
+            raise invalid("customer_id", "This field may not be blank.")
+        if customer_id is not None:
+            check_id("customer_id", customer_id)
+        answer = answering.similar(
+            request,
+            item_id,
+            customer_id=customer_id,
+            forced_value=answering.query_version(request),
+            k=query.get("k"),
+            exclude=query.get("exclude", ()),
+        )
         return Response(answer)
 
 

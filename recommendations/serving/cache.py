@@ -41,6 +41,7 @@ from hybridrec import metrics, swaps
 from modelstore.bundles import CB, CF, KINDS
 
 from .exceptions import BundleFileChanged, ModelUnavailable
+from .experiments import ExperimentsMixin
 from .fallback import FallbackMixin
 from .health import plain_reasons
 from .loading import BUNDLE, load
@@ -50,7 +51,7 @@ from .watcher import ChecksMixin, Watcher
 logger = logging.getLogger(__name__)
 
 
-class ModelCache(ChecksMixin, FallbackMixin):
+class ModelCache(ChecksMixin, FallbackMixin, ExperimentsMixin):
     """Hold the loaded CF and CB models of this process and keep them current."""
 
     retry_seconds = 60.0
@@ -65,6 +66,7 @@ class ModelCache(ChecksMixin, FallbackMixin):
         self._subscriber = swaps.Subscriber(self._announced, on_connect=self.check_now)
         self.checked_at = None
         self.check_error = None
+        self._init_experiments()
 
     # --- what requests call ---------------------------------------------------------------
 
@@ -160,6 +162,7 @@ class ModelCache(ChecksMixin, FallbackMixin):
             "checked_at": self.checked_at.isoformat() if self.checked_at else None,
             "check_error": self.check_error,
             "models": models,
+            "experiments": self.describe_experiments(),
         }
 
     # --- loading --------------------------------------------------------------------------
@@ -239,7 +242,8 @@ class ModelCache(ChecksMixin, FallbackMixin):
                 return
             state.loading = target
             try:
-                model = self._load(state, target)
+                # A promoted candidate is already loaded as an experiment's arm: swap it in as is.
+                model = self._reusable(target) or self._load(state, target)
             finally:
                 state.loading = None
             if model is not None and model is not state.model:
@@ -249,6 +253,10 @@ class ModelCache(ChecksMixin, FallbackMixin):
                 state.unavailable = ""
                 metrics.observe_swap(state.kind, time.monotonic() - started)
                 metrics.set_loaded(state.kind, model.target.version_id)
+
+    def _reusable(self, target):
+        model = self.loaded_model(target)
+        return model if model is not None and model.file_change() is None else None
 
     def _start_background(self, state, target):
         state.loading = target

@@ -89,6 +89,7 @@ def summary(cache, *, detail=False):
             kind: {name: described.get(name) for name in PUBLIC_MODEL_FIELDS}
             for kind, described in report["models"].items()
         },
+        "experiments": report["experiments"],
     }
 
 

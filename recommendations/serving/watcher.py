@@ -1,9 +1,10 @@
 """Noticing change: the cache's version and file checks, and the thread that runs them when due.
 
-Every ``HYBRIDREC_VERSION_CHECK_SECONDS``, and at once when an activation is announced on Redis
-(``hybridrec.swaps``), a check asks the registry which versions are active (one query) and stats
-the files the process serves; a new active version is loaded and swapped in, a changed file
-stops being served (``fallback``).
+Every ``HYBRIDREC_VERSION_CHECK_SECONDS``, and at once when an activation or an experiment's
+start or stop is announced on Redis (``hybridrec.swaps``), a check asks the registry which
+versions are active (one query) and stats the files the process serves; a new active version is
+loaded and swapped in, a changed file stops being served (``fallback``); then the running
+experiments' splits are brought up to date (``experiments``, one more query).
 """
 
 import logging
@@ -126,6 +127,7 @@ class ChecksMixin:
                 continue
             if self._due(state, target, now):
                 self._swap(state, target)
+        self._check_experiments(now)
 
     def _check_file(self, state):
         """Stop serving a bundle whose file changed or vanished since it was verified."""

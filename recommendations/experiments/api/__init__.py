@@ -1,0 +1,1 @@
+"""The experiments API (/api/v1/experiments/…): views, serializers, urls."""

@@ -1,0 +1,1 @@
+"""What customers did with what they were shown: impressions, clicks, add-to-carts and purchases."""

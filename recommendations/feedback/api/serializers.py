@@ -1,0 +1,44 @@
+"""The events API's shapes, for the OpenAPI schema (checking is ``feedback.validation``, for speed)."""
+
+from rest_framework import serializers
+
+from hybridrec.api.fields import IdField
+
+from ..models import Event
+from ..validation import MAX_REQUEST_ID_LENGTH
+
+
+class EventIn(serializers.Serializer):
+    type = serializers.ChoiceField(choices=Event.Type.choices)
+    customer_id = IdField()
+    item_id = IdField()
+    request_id = serializers.CharField(
+        required=False,
+        allow_null=True,
+        max_length=MAX_REQUEST_ID_LENGTH,
+        help_text="The request_id of the recommendation answer that showed the item, when known.",
+    )
+    ts = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="When it happened (ISO 8601; no zone means UTC); at most HYBRIDREC_EVENTS_MAX_AGE_SECONDS "
+        "old and 5 minutes ahead. Default: when the server stored it.",
+    )
+
+
+class EventsRequest(serializers.Serializer):
+    events = EventIn(
+        many=True, help_text="At most HYBRIDREC_EVENTS_MAX_BATCH events; each is checked on its own."
+    )
+
+
+class Rejection(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the refused event in the batch, from 0.")
+    errors = serializers.DictField(  # type: ignore[assignment]  # a declared field, popped by the metaclass
+        child=serializers.ListField(child=serializers.CharField()), help_text="Reasons by field."
+    )
+
+
+class EventsAnswer(serializers.Serializer):
+    accepted = serializers.IntegerField(help_text="Events stored (committed) by this request.")
+    rejected = Rejection(many=True)
