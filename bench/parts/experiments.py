@@ -340,7 +340,8 @@ def serving_table(serving, sizes, counts):
             f"{health['p99_ms']:.2f} ms in this run."
         ),
         note=(
-            f"gunicorn 2 workers × 4 threads; wrk (one thread, {sizes['connections']} connections) on the "
+            f"gunicorn 2 workers × 4 threads over {serving['database']}; wrk (one thread, "
+            f"{sizes['connections']} connections) on the "
             f"same two cores. Target: with the experiment ≥ {SERVING_SHARE:g} × the requests/s and p99 "
             f"≤ {2 - SERVING_SHARE:g} × the p99 of without. p99 is the worst of the runs."
         ),
