@@ -328,6 +328,11 @@ def serving_table(serving, sizes, counts):
             ]
         )
     health = serving["health"]
+
+    def by_pair(key):
+        pairs = zip(serving["runs"]["with"], serving["runs"]["without"], strict=True)
+        return ", ".join(f"{with_run[key] / without_run[key]:.2f}" for with_run, without_run in pairs)
+
     return Table(
         title=(
             f"GET /api/v1/recommendations/<id>/?k=10 at {counts}, with an experiment against without "
@@ -343,7 +348,10 @@ def serving_table(serving, sizes, counts):
             f"gunicorn 2 workers × 4 threads over {serving['database']}; wrk (one thread, "
             f"{sizes['connections']} connections) on the "
             f"same two cores. Target: with the experiment ≥ {SERVING_SHARE:g} × the requests/s and p99 "
-            f"≤ {2 - SERVING_SHARE:g} × the p99 of without. p99 is the worst of the runs."
+            f"≤ {2 - SERVING_SHARE:g} × the p99 of without. p99 is the worst of the runs. Per pair, with "
+            f"against without: requests/s × {by_pair('rps')}; p99 × {by_pair('p99_ms')}. Load average "
+            f"(1 min) before the part {serving['load_before']:.1f}, after {serving['load_after']:.1f} on "
+            f"{os.cpu_count()} cores."
         ),
     )
 
@@ -622,6 +630,7 @@ def run(ctx):
     else:
         folder, env, ids, staff = postgresql_registry(ctx, scale.name, url)
     database = "SQLite" if problem else "PostgreSQL"
+    load_before = os.getloadavg()[0]
     with server.serving(env, folder, workers=2) as running:
         server.worker_versions(running.url, ids["cf-1"], 2, deadline_seconds=180, headers=staff)
         stop_running(running.url, staff, 2)
@@ -636,7 +645,7 @@ def run(ctx):
         else:
             ctx.log("experiments: events through the batch endpoint, a 50/50 experiment running")
             events = measure_events(running, folder, staff, experiment_id, sizes, requests, url)
-    serving["database"] = database
+    serving.update(database=database, load_before=load_before, load_after=os.getloadavg()[0])
     tables = [calls_table(calls, sizes["rounds"]), serving_table(serving, sizes, scale.label)]
     notes = verdicts(calls, serving, events)
     if "skipped" not in events:
