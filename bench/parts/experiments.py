@@ -175,7 +175,7 @@ def postgresql_registry(ctx, scale, url):
     """Return the same registry over PostgreSQL at ``url``, kept between runs like the SQLite one.
 
     The database is dropped and made again whenever the bundle files, the migrations or the URL
-    differ from the run that made it (``database.json``), or its tables are gone.
+    differ from the run that made it (``database.json``), or it no longer holds this registry.
     """
     folder = server.registry_folder(ctx, f"{data.scale_of(scale).name}-experiments-postgresql")
     wanted = versions_wanted(ctx, scale)
@@ -189,7 +189,7 @@ def postgresql_registry(ctx, scale, url):
         ),
     }
     marker = folder / "database.json"
-    if not marker.is_file() or json.loads(marker.read_text()) != identity or not has_tables(url):
+    if not marker.is_file() or json.loads(marker.read_text()) != identity or not holds_registry(url, folder):
         fresh_database(url)
         (folder / "registry.json").unlink(missing_ok=True)
         marker.unlink(missing_ok=True)
@@ -389,15 +389,24 @@ def fresh_database(url):
         connection.execute(f'CREATE DATABASE "{name}"')
 
 
-def has_tables(url):
-    """Return True when the database at ``url`` exists and holds the events table."""
+def holds_registry(url, folder):
+    """Return True when the database at ``url`` is the one ``folder``'s registry was made in.
+
+    Its staff token (``registry.json``) is random, so another run's registry on the same database
+    (a test's, with other files) does not pass for this one.
+    """
     import psycopg
 
+    marker = folder / "registry.json"
+    if not marker.is_file():
+        return False
+    token = json.loads(marker.read_text())["token"]
     try:
         with psycopg.connect(url, connect_timeout=5) as connection:
-            return connection.execute("SELECT to_regclass('feedback_event')").fetchone()[0] is not None
+            found = connection.execute("SELECT 1 FROM authtoken_token WHERE key = %s", [token]).fetchone()
     except psycopg.Error:
         return False
+    return found is not None
 
 
 def event_bodies(users, rng, count=4):
