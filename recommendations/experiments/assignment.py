@@ -6,7 +6,7 @@ every node computes alike (no seed, no ``PYTHONHASHSEED``). The arms, in their `
 order, cover [0, 1) in consecutive intervals as long as their shares; the customer belongs to
 the arm whose interval holds the number. A customer keeps the arm for as long as the
 experiment runs, and a new experiment reshuffles everyone (its id is in the hash).
-``bench/experiments.py`` measures the cost per call.
+``python -m bench --only experiments`` measures the cost per call.
 """
 
 from bisect import bisect_right
