@@ -6,7 +6,7 @@
 Each round starts a real gunicorn on loopback with its own SQLite database (or, for the
 database fault, a throwaway PostgreSQL database behind a proxy this script cuts), small test
 bundles (they load in milliseconds: the figures are the service's reaction, not load time;
-bench/serve.py measures swaps of seed-scale bundles) and HYBRIDREC_VERSION_CHECK_SECONDS=1.
+the suite's swap part, ``python -m bench --only swap``, measures swaps of 10 M bundles) and HYBRIDREC_VERSION_CHECK_SECONDS=1.
 
 - activation, idle: 4 workers get no request; from the activation's commit to the moment the
   last worker had the new version loaded (each worker's ``loaded_at`` in staff health, read
