@@ -235,8 +235,12 @@ def second_version(cf_path, folder):
     return write_bundle(path, kind="cf", arrays=arrays, metadata={"source": "bench", "variant": 2}).path
 
 
-def loaded_at(url, headers, version, workers, *, timeout_seconds=180):
-    """Return ``{pid: wall time it loaded version}`` once ``workers`` pids serve ``version`` (staff health)."""
+def loaded_at(url, headers, version, workers, *, timeout_seconds=180, since=None):
+    """Return ``{pid: wall time it loaded version}`` once ``workers`` pids serve ``version`` (staff health).
+
+    A worker that serves a model it loaded before ``since`` (kept from earlier, as a roll-back
+    to the previous version may be) counts from the first health answer showing it serving.
+    """
     seen = {}
 
     def all_seen():
@@ -244,8 +248,9 @@ def loaded_at(url, headers, version, workers, *, timeout_seconds=180):
         if response is not None and response.status_code == 200:
             report = response.json()
             cf = report["models"]["cf"]
-            if cf.get("id") == version:
-                seen[report["pid"]] = datetime.fromisoformat(cf["loaded_at"]).timestamp()
+            if cf.get("id") == version and report["pid"] not in seen:
+                loaded = datetime.fromisoformat(cf["loaded_at"]).timestamp()
+                seen[report["pid"]] = loaded if since is None or loaded >= since else time.time()
         return len(seen) >= workers
 
     processes.wait_until(

@@ -6,7 +6,8 @@ while ``activate_model`` activates the other version one second in, and the one 
 previous version is restored (the activating process is started ahead, so Django's start is not
 in the window). Before the run every version is verified again as the registry does
 (``bundle_models --verify``), and no serving process has loaded the new one. The time to swap runs from the activation's row (written in the
-activation's transaction) to the latest ``loaded_at`` any worker reports for the new version;
+activation's transaction) to the latest ``loaded_at`` any worker reports for the new version (a
+worker that kept the version loaded from earlier counts from its first answer with it);
 failed requests are wrk's non-2xx answers and socket errors (a request slower than 2 s counts as
 failed). Meanwhile a probe asks health on new connections (which worker serves what) and one
 keep-alive connection asks for recommendations (the latency over time).
@@ -103,7 +104,7 @@ def swap_under_load(running, activator, staff, requests, folder, *, version, wor
     def activate_later():
         time.sleep(0.5)
         outcome["committed"] = activator.activate(version)
-        outcome["loaded"] = server.loaded_at(running.url, staff, version, workers)
+        outcome["loaded"] = server.loaded_at(running.url, staff, version, workers, since=outcome["committed"])
 
     trigger = threading.Thread(target=activate_later)
     trigger.start()
