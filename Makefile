@@ -15,24 +15,27 @@ STARTED_AT := $(shell date +%s.%N)
 # The demo's own database, media and artifact root, so it never touches your registry.
 DEMO_ENV = DATABASE_URL=sqlite:///$(abspath $(DEMO_DIR))/db.sqlite3 MEDIA_ROOT=$(abspath $(DEMO_DIR))/media \
 	HYBRIDREC_ARTIFACT_ROOTS=$(abspath $(DEMO_DIR))/artifacts
-# Quiet pip, no byte-compiling of every installed file (imports compile what they use). A pip
-# config that lists index folders missing on this machine makes pip warn twice per package: drop those.
+# No byte-compiling of every installed file (imports compile what they use). pip's output becomes
+# one progress line per package (deploy/pip-progress.awk), which also drops the warnings a pip
+# config that lists index folders missing on this machine prints twice per package.
 # Tests that start servers, a browser, Spark or an S3 API: `make test-slow` runs them.
 SLOW_SUITES = slow or gunicorn or browser or multinode or spark or schemathesis
-PIP_INSTALL = $(PY) -m pip install --quiet --no-compile --disable-pip-version-check
-PIP_FILTER = 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+PIP_INSTALL = $(PY) -m pip install --no-compile --disable-pip-version-check --progress-bar off
+PIP_FILTER = 2>&1 | awk -f deploy/pip-progress.awk
 
 .PHONY: install install-dev demo demo-data demo-reset-password test test-slow lint format serve worker bench bench-quick bench-serve soak clean-demo
 
 $(PY):
-	@echo "Creating $(VENV) and installing the requirements (quietly)"
+	@echo "Creating $(VENV) and installing the requirements: about two minutes on a fresh machine"
 	@$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.runtime: requirements.txt | $(PY)
+	@echo "Installing the runtime requirements (requirements.txt)"
 	@$(PIP_INSTALL) -r requirements.txt $(PIP_FILTER)
 	@touch $@
 
 $(VENV)/.dev: requirements.txt requirements-dev.txt | $(PY)
+	@echo "Installing the runtime and development requirements (requirements-dev.txt)"
 	@$(PIP_INSTALL) -r requirements-dev.txt $(PIP_FILTER)
 	@touch $@ $(VENV)/.runtime
 
