@@ -37,7 +37,7 @@ def _check_ids(arrays: ArraySet, prefix: str, label: str) -> None:
         duplicate = ids_sorted[1:] == ids_sorted[:-1]
         if duplicate.any():
             example = ids_sorted[1:][duplicate][0]
-            _fail(f"{label} ids are not unique: {int(duplicate.sum())} repeated, e.g. {example!r}")
+            _fail(f"{label} ids are not unique: {int(duplicate.sum())} repeated, e.g. {str(example)!r}")
     if ids.size and (ids == "").any():
         _fail(f"{label} ids contain an empty id")
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .artifacts import read_cb_artifacts, read_cf_artifacts
+from .exceptions import CorruptBundle
 from .format import WrittenBundle, write_bundle
 from .layout import (
     CB,
@@ -73,14 +74,10 @@ def write_cf_bundle(
     check_factors_dtype(factors_dtype)
     user_factors = np.asarray(user_factors, dtype=np.float32)
     item_factors = np.asarray(item_factors, dtype=np.float32)
+    _check_factors(user_factors, item_factors)
     seen_indptr = seen_indices = None
     if interactions is not None:
-        seen_indptr = np.asarray(interactions.indptr, dtype=np.int64)
-        seen_indices = np.asarray(interactions.indices, dtype=np.int32)
-        if seen_indptr.shape[0] != user_factors.shape[0] + 1:
-            raise ValueError(
-                f"interactions has {seen_indptr.shape[0] - 1} rows; user_factors has {user_factors.shape[0]}"
-            )
+        seen_indptr, seen_indices = _interactions_csr(interactions, user_factors.shape[0], item_factors.shape[0])
     if recommendations is None:
         item_rows, scores = _top_n(user_factors, item_factors, top_n, seen_indptr, seen_indices)
     else:
@@ -167,6 +164,37 @@ def write_artifacts_bundle(
     verify_arrays(kind, arrays)
     metadata = {key: value for key, value in metadata.items() if key not in ("counts", "content_sha256")}
     return write_bundle(path, kind=kind, arrays=arrays, metadata=metadata, compress=compress)
+
+
+def _check_factors(user_factors: np.ndarray, item_factors: np.ndarray) -> None:
+    """Refuse factor matrices that cannot be scored together, before any scoring."""
+    for name, matrix in (("user_factors", user_factors), ("item_factors", item_factors)):
+        if matrix.ndim != 2:
+            raise CorruptBundle(f"{name} must be a (rows, factors) matrix, not shape {matrix.shape}")
+    if user_factors.shape[1] != item_factors.shape[1]:
+        raise CorruptBundle(
+            f"user_factors has {user_factors.shape[1]} factors but item_factors has {item_factors.shape[1]}"
+        )
+
+
+def _interactions_csr(interactions: Any, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the ``(indptr, indices)`` of a customers × items CSR matrix, or refuse it."""
+    if not (hasattr(interactions, "indptr") and hasattr(interactions, "indices")):
+        raise CorruptBundle(
+            f"interactions must be a scipy sparse matrix (customers × items, CSR), not "
+            f"{type(interactions).__module__}.{type(interactions).__qualname__}: pass "
+            f"scipy.sparse.csr_matrix(your_array)"
+        )
+    shape = getattr(interactions, "shape", None)
+    if shape is not None and tuple(shape) != (n_users, n_items):
+        raise CorruptBundle(f"interactions are {shape[0]} × {shape[1]}, expected {n_users} × {n_items}")
+    indptr = np.asarray(interactions.indptr, dtype=np.int64)
+    indices = np.asarray(interactions.indices, dtype=np.int32)
+    if indptr.shape[0] != n_users + 1:
+        raise CorruptBundle(f"interactions has {indptr.shape[0] - 1} rows; user_factors has {n_users}")
+    if indices.size and (indices.min() < 0 or indices.max() >= n_items):
+        raise CorruptBundle(f"interactions name item columns outside 0..{n_items - 1}")
+    return indptr, indices
 
 
 def _top_n(

@@ -68,6 +68,62 @@ def test_the_writers_refuse_arrays_that_do_not_fit(tmp_path):
     assert not (tmp_path / "bad.joblib").exists()
 
 
+def documented_messages():
+    """Return a regular expression per message in the guide's error tables (``…`` is any text)."""
+    rows = [line for line in GUIDE.read_text().splitlines() if line.startswith("| `")]
+    messages = [span for row in rows for span in re.findall(r"`([^`]+)`", row.split(" | ")[0])]
+    return [re.compile(".+".join(re.escape(part) for part in message.split("…"))) for message in messages]
+
+
+CF_INPUTS = {
+    "user_ids": ["a", "b"],
+    "item_ids": ["x", "y", "z"],
+    "user_factors": np.ones((2, 4)),
+    "item_factors": np.ones((3, 4)),
+}
+CB_INPUTS = {"item_ids": ["x", "y"], "item_vectors": np.ones((2, 3))}
+WRITER_MISTAKES = {
+    "factor widths differ": ("cf", {"item_factors": np.ones((3, 8))}),
+    "factors not a matrix": ("cf", {"user_factors": np.ones(8)}),
+    "dense interactions": ("cf", {"interactions": np.ones((2, 3))}),
+    "interactions of another shape": ("cf", {"interactions": "csr 2x5"}),
+    "duplicate customer ids": ("cf", {"user_ids": ["a", "a"]}),
+    "an empty customer id": ("cf", {"user_ids": ["a", ""]}),
+    "more ids than factor rows": ("cf", {"user_ids": ["a", "b", "c"]}),
+    "factors with NaN": ("cf", {"user_factors": np.full((2, 4), np.nan)}),
+    "recommendations of two shapes": ("cf", {"recommendations": (np.zeros((2, 2)), np.zeros((2, 3)))}),
+    "recommendations of unknown items": ("cf", {"recommendations": (np.full((2, 2), 7), np.zeros((2, 2)))}),
+    "an unknown factors dtype": ("cf", {"factors_dtype": "int4"}),
+    "float16 overflow": ("cf", {"user_factors": np.full((2, 4), 1e6), "factors_dtype": "float16"}),
+    "duplicate item ids": ("cb", {"item_ids": ["x", "x"]}),
+    "vectors not a matrix": ("cb", {"item_vectors": np.ones(4)}),
+    "titles of another length": ("cb", {"item_titles": ["t"]}),
+    "more item ids than vectors": ("cb", {"item_ids": ["x", "y", "z"]}),
+}
+
+
+@pytest.mark.parametrize("mistake", WRITER_MISTAKES)
+def test_each_writer_mistake_is_refused_with_the_guides_one_line_message(tmp_path, mistake):
+    import scipy.sparse
+
+    from modelstore.bundles import BundleError, write_cb_bundle, write_cf_bundle
+
+    kind, changes = WRITER_MISTAKES[mistake]
+    if isinstance(changes.get("interactions"), str):
+        changes = {"interactions": scipy.sparse.csr_matrix(np.ones((2, 5)))}
+    writer, inputs = (write_cf_bundle, CF_INPUTS) if kind == "cf" else (write_cb_bundle, CB_INPUTS)
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises((ValueError, BundleError)) as refused:
+        writer(out / "bad.joblib", **{**inputs, **changes})
+
+    message = str(refused.value)
+    assert "\n" not in message and "np.str_" not in message
+    assert any(pattern.fullmatch(message) for pattern in documented_messages()), message
+    assert not list(out.iterdir())
+
+
 def test_the_guide_lists_every_seed_layout_file_the_readers_look_for():
     text = GUIDE.read_text()
     source = (Path(settings.BASE_DIR) / "modelstore" / "bundles" / "artifacts.py").read_text()
