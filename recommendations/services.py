@@ -196,15 +196,19 @@ def _score_kind(strategy, fallback):
 
 
 def _answer(customer_id, strategy, result, fallback, cf, cb, *, titles=None):
+    titles = titles if titles is not None else cb
+    items = _items(result, titles)
+    # Every version that contributed is named: a CB version that only gave the titles too.
+    named_cb = cb if cb is not None else (titles if any("title" in item for item in items) else None)
     return {
         "customer_id": customer_id,
         "strategy": strategy,
-        "items": _items(result, titles if titles is not None else cb),
+        "items": items,
         "fallback": fallback,
         "score_kind": _score_kind(strategy, fallback),
         "model": {
             "cf": cf.reference() if cf else None,
-            "cb": cb.reference() if cb else None,
+            "cb": named_cb.reference() if named_cb else None,
         },
     }
 

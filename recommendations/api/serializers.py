@@ -123,8 +123,10 @@ class ModelReference(serializers.Serializer):
 
 
 class ModelsUsed(serializers.Serializer):
+    """Every version that contributed to the answer; ``score_kind`` says which one ranked it."""
+
     cf = ModelReference(allow_null=True)
-    cb = ModelReference(allow_null=True)
+    cb = ModelReference(allow_null=True, help_text="The CB version that ranked the answer or gave its titles.")
 
 
 class ExperimentTag(serializers.Serializer):
