@@ -20,7 +20,5 @@ class DocsView(SpectacularSwaggerView):
         """Answer a missing or refused login with the login page's link instead of bare text."""
         if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
             login_url = f"{reverse('admin:login')}?next={self.request.path}"
-            return render(
-                self.request, "hybridrec/docs_login.html", {"login_url": login_url}, status=401
-            )
+            return render(self.request, "hybridrec/docs_login.html", {"login_url": login_url}, status=401)
         return super().handle_exception(exc)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, QuerySet, Subquery
 
+from .bundles import parse_compression
 from .exceptions import AmbiguousLabel, VersionNotFound
 from .models import ActivationEvent, ModelVersion
 
@@ -152,3 +153,22 @@ def version_as_dict(version: ModelVersion) -> dict[str, Any]:
 def version_file(version_id: int) -> Mapping[str, Any] | None:
     """Return ``{"id", "label", "file", "sha256"}`` of a version, or None when it is gone (serving)."""
     return ModelVersion.objects.filter(pk=version_id).values("id", "label", "file", "sha256").first()
+
+
+def version_unapplied_options(
+    version: ModelVersion, *, label: str = "", notes: str = "", compress: str | None = None
+) -> dict[str, str]:
+    """Return ``{option: why}`` for the options an upload gave that did nothing.
+
+    When the same content was registered before, the existing version keeps its label, notes
+    and stored file: each door says so instead of answering as if they were applied.
+    """
+    unapplied = {}
+    if label and label != version.label:
+        unapplied["label"] = f"not applied; the same content is registered as {version.label}"
+    if notes and notes != version.notes:
+        unapplied["notes"] = f"not applied; the version registered as {version.label} keeps its notes"
+    if compress is not None and parse_compression(compress)[0] != (version.compression or None):
+        stored = version.compression or "uncompressed"
+        unapplied["compress"] = f"not applied; the registered file is {stored}"
+    return unapplied

@@ -115,9 +115,15 @@ class VersionPages:
                             messages.SUCCESS,
                         )
                     else:
+                        unapplied = selectors.version_unapplied_options(
+                            version, label=form.cleaned_data["label"], notes=form.cleaned_data["notes"]
+                        )
+                        kept = "".join(
+                            f" The {field} you gave was not applied: it keeps its own." for field in unapplied
+                        )
                         self.message_user(
                             request,
-                            f"This content is already registered as “{version.label}”; nothing new was stored.",
+                            f"This content is already registered as “{version.label}”; nothing new was stored.{kept}",
                             messages.WARNING,
                         )
                     return HttpResponseRedirect(_change_url(self, version))

@@ -65,6 +65,17 @@ class VersionAnswer(serializers.Serializer):
     activated_by = serializers.CharField(allow_null=True)
 
 
+class UploadMatchAnswer(VersionAnswer):
+    """The version an upload matched, with the options it gave that the version did not take."""
+
+    not_applied = serializers.DictField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Present when the upload's label or notes differ from the matched version's, "
+        "which keeps its own: {field: why}.",
+    )
+
+
 class VersionPage(serializers.Serializer):
     """A page of GET /api/v1/models/."""
 

@@ -47,7 +47,14 @@ from ..upload import (
     upload_refusals,
 )
 from .permissions import CanActivate, CanDownload, CanUpload, CanVerify, CanView
-from .serializers import RollbackRequest, UploadRequest, VersionAnswer, VersionListQuery, VersionPage
+from .serializers import (
+    RollbackRequest,
+    UploadMatchAnswer,
+    UploadRequest,
+    VersionAnswer,
+    VersionListQuery,
+    VersionPage,
+)
 
 MAX_LABEL_LENGTH = 100
 REFUSED = OpenApiResponse(ErrorAnswer, description="Refused: the body names the field or the reason.")
@@ -147,7 +154,10 @@ class VersionListView(APIView):
         request={"multipart/form-data": UploadRequest},
         responses={
             202: OpenApiResponse(VersionAnswer, description="Registered; verification queued."),
-            200: OpenApiResponse(VersionAnswer, description="The same content was already registered."),
+            200: OpenApiResponse(
+                UploadMatchAnswer,
+                description="The same content was already registered: that version, unchanged.",
+            ),
             400: REFUSED,
             401: DENIED,
             403: DENIED,
@@ -171,9 +181,15 @@ class VersionListView(APIView):
             verify=services.QUEUED,
             activate=activate,
         )
-        return answer(
-            registered.version, status.HTTP_202_ACCEPTED if registered.created else status.HTTP_200_OK
+        if registered.created:
+            return answer(registered.version, status.HTTP_202_ACCEPTED)
+        response = answer(registered.version)
+        unapplied = selectors.version_unapplied_options(
+            registered.version, label=body.get("label", ""), notes=body.get("notes", "")
         )
+        if unapplied:
+            response.data["not_applied"] = unapplied
+        return response
 
 
 class VersionDetailView(APIView):

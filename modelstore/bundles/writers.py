@@ -77,7 +77,9 @@ def write_cf_bundle(
     _check_factors(user_factors, item_factors)
     seen_indptr = seen_indices = None
     if interactions is not None:
-        seen_indptr, seen_indices = _interactions_csr(interactions, user_factors.shape[0], item_factors.shape[0])
+        seen_indptr, seen_indices = _interactions_csr(
+            interactions, user_factors.shape[0], item_factors.shape[0]
+        )
     if recommendations is None:
         item_rows, scores = _top_n(user_factors, item_factors, top_n, seen_indptr, seen_indices)
     else:

@@ -126,7 +126,9 @@ class ModelsUsed(serializers.Serializer):
     """Every version that contributed to the answer; ``score_kind`` says which one ranked it."""
 
     cf = ModelReference(allow_null=True)
-    cb = ModelReference(allow_null=True, help_text="The CB version that ranked the answer or gave its titles.")
+    cb = ModelReference(
+        allow_null=True, help_text="The CB version that ranked the answer or gave its titles."
+    )
 
 
 class ExperimentTag(serializers.Serializer):

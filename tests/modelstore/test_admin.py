@@ -149,7 +149,10 @@ def test_uploading_the_same_content_again_points_at_the_existing_version(admin, 
     version = ModelVersion.objects.get()
     assert response.url == change_url(version)
     follow = admin.get(response.url)
-    assert any("already registered" in m for m in messages_of(follow))
+    assert any(
+        "already registered" in m and "The label you gave was not applied" in m for m in messages_of(follow)
+    )
+    assert version.label != "again"
 
 
 def assert_refused(response, media_files, field, text, status=200):

@@ -181,6 +181,26 @@ def test_uploading_the_same_content_again_answers_200_with_the_existing_version(
 
     assert (first.status_code, second.status_code) == (202, 200)
     assert second.json()["id"] == first.json()["id"]
+    assert "not_applied" not in second.json()  # nothing was asked that it did not do
+
+
+def test_a_new_label_on_known_content_is_answered_as_not_applied(client_for, tmp_path):
+    client = client_for("superuser")
+    first = client.post(MODELS, {"file": bundle_upload(tmp_path), "label": "cf-monday"}, format="multipart")
+    second = client.post(
+        MODELS,
+        {"file": bundle_upload(tmp_path, name="again.joblib"), "label": "cf-tuesday", "notes": "rerun"},
+        format="multipart",
+    )
+
+    assert (first.status_code, second.status_code) == (202, 200)
+    body = second.json()
+    assert body["label"] == "cf-monday"
+    assert body["not_applied"] == {
+        "label": "not applied; the same content is registered as cf-monday",
+        "notes": "not applied; the version registered as cf-monday keeps its notes",
+    }
+    assert ModelVersion.objects.get().label == "cf-monday"
 
 
 def test_activate_on_upload_needs_the_activate_permission(client_for, tmp_path):

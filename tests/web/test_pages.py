@@ -31,8 +31,6 @@ def test_anonymous_docs_page_is_a_401_with_a_login_link_that_comes_back(client, 
     assert 'href="/admin/login/?next=/api/docs/"' in html
     assert "Authorization: Token" in html
 
-    login = client.post(
-        "/admin/login/?next=/api/docs/", {"username": "staff", "password": "pw-staff-1"}
-    )
+    login = client.post("/admin/login/?next=/api/docs/", {"username": "staff", "password": "pw-staff-1"})
     assert login.status_code == 302
     assert login["Location"] == "/api/docs/"

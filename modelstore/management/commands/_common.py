@@ -8,7 +8,8 @@ from contextlib import contextmanager
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
-from modelstore.bundles import BundleError, parse_compression
+from modelstore import selectors
+from modelstore.bundles import BundleError
 from modelstore.exceptions import RegistryError
 from modelstore.formatting import human_bytes, version_contents
 
@@ -92,10 +93,6 @@ def acting_user(username=None):
 
 def not_applied(version, *, label="", compress=None):
     """Return notes on the options that did nothing because the content was registered before."""
-    notes = []
-    if label and label != version.label:
-        notes.append(f"--label {label}: not applied; the same content is registered as {version.label}")
-    if compress is not None and parse_compression(compress)[0] != (version.compression or None):
-        stored = version.compression or "uncompressed"
-        notes.append(f"--compress {compress}: not applied; the registered file is {stored}")
-    return notes
+    given = {"label": label, "compress": compress}
+    unapplied = selectors.version_unapplied_options(version, label=label, compress=compress)
+    return [f"--{option} {given[option]}: {why}" for option, why in unapplied.items()]
