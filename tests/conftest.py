@@ -5,6 +5,7 @@ import os
 import pytest
 
 from tests import factories
+from tests.support.data import MISSING_DATA, data_dir
 
 # On CI the real services must be there: tests that need them fail instead of skipping.
 REQUIRE_SERVICES = os.environ.get("HYBRIDREC_REQUIRE_SERVICES") == "1"
@@ -15,6 +16,18 @@ def skip_or_fail(reason):
     if REQUIRE_SERVICES:
         pytest.fail(f"{reason} (HYBRIDREC_REQUIRE_SERVICES=1)")
     pytest.skip(reason)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say how many tests skipped for a data set that is not there, and how to point at it."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    missing = [report for report in skipped if MISSING_DATA in str(getattr(report, "longrepr", ""))]
+    if missing:
+        terminalreporter.write_line(
+            f"{len(missing)} skipped for missing data: {data_dir()} has no data sets "
+            "(set HYBRIDREC_DATA_DIR to the folder holding online_retail/)",
+            yellow=True,
+        )
 
 
 @pytest.fixture(autouse=True)

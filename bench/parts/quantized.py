@@ -33,9 +33,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.report import Context, Section, Table
+from tests.support.data import ONLINE_RETAIL_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
-ONLINE_RETAIL = ROOT / ".." / "shared" / "data" / "online_retail" / "online_retail.csv.xz"
+ONLINE_RETAIL = ONLINE_RETAIL_FILE
 DTYPES = ("float32", "float16", "int8")
 FULL_USERS = 100_000_000
 QUICK_USERS = 200_000

@@ -1,7 +1,5 @@
 """Smaller customer factors rank almost as well: NDCG@10 on Online Retail, float16 and int8 against float32."""
 
-from pathlib import Path
-
 import pytest
 
 from modelstore import services, storage
@@ -9,12 +7,10 @@ from modelstore.bundles import open_bundle
 from modelstore.models import ModelVersion
 from recommendations.engines import CFEngine
 from recommendations.training.evaluation import evaluate_engines, evaluate_version, read_test_pairs
+from tests.support.data import ONLINE_RETAIL_FILE, ONLINE_RETAIL_MISSING
 
 pytestmark = pytest.mark.django_db
 
-ONLINE_RETAIL_FILE = (
-    Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "online_retail" / "online_retail.csv.xz"
-)
 DTYPES = ("float32", "float16", "int8")
 
 
@@ -27,7 +23,7 @@ def _factor_ranked(version):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not ONLINE_RETAIL_FILE.is_file(), reason="the Online Retail data set is not present")
+@pytest.mark.skipif(not ONLINE_RETAIL_FILE.is_file(), reason=ONLINE_RETAIL_MISSING)
 def test_online_retail_ndcg_moves_less_than_one_percent_with_smaller_factors(tmp_path):
     from recommendations.training.pipeline import train_models
 

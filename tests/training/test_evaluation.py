@@ -1,7 +1,6 @@
 """Offline evaluation of registered versions: the numbers against implicit's, the command, the real data."""
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,12 +13,10 @@ from modelstore.models import ModelVersion
 from recommendations.training import cb, cf
 from recommendations.training.artifacts import write_cb_artifacts, write_cf_artifacts
 from recommendations.training.evaluation import METRICS, EvaluationError, evaluate_version
+from tests.support.data import ONLINE_RETAIL_FILE, ONLINE_RETAIL_MISSING
 
 pytestmark = pytest.mark.django_db
 
-ONLINE_RETAIL_FILE = (
-    Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "online_retail" / "online_retail.csv.xz"
-)
 COLOURS = ("RED", "BLUE", "GREEN", "PINK")
 PRODUCTS = ("MUG", "BAG", "CANDLE", "CLOCK", "TIN", "LANTERN")
 
@@ -214,7 +211,7 @@ def test_a_version_without_a_file_is_refused(split):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not ONLINE_RETAIL_FILE.is_file(), reason="the Online Retail data set is not present")
+@pytest.mark.skipif(not ONLINE_RETAIL_FILE.is_file(), reason=ONLINE_RETAIL_MISSING)
 def test_online_retail_cf_doubles_popularity_and_hybrid_matches_cf(tmp_path, settings):
     settings.HYBRIDREC_HYBRID_WEIGHT = 0.9  # the default, whatever the environment says
     from recommendations.training.pipeline import train_models

@@ -4,7 +4,6 @@ import io
 import json
 import lzma
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,9 +21,7 @@ from recommendations.training.data import (
     read_online_retail,
 )
 from recommendations.training.exceptions import TrainingError
-
-ONLINE_RETAIL = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "online_retail"
-ONLINE_RETAIL_FILE = ONLINE_RETAIL / "online_retail.csv.xz"
+from tests.support.data import ONLINE_RETAIL_FILE, ONLINE_RETAIL_MISSING
 
 
 class BuiltinsOnly(pickle.Unpickler):
@@ -657,7 +654,7 @@ def test_train_models_bad_input_is_a_command_error(tmp_path, small_csvs, args, m
 # --- the real data set ---------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not ONLINE_RETAIL_FILE.is_file(), reason="the Online Retail data set is not present")
+@pytest.mark.skipif(not ONLINE_RETAIL_FILE.is_file(), reason=ONLINE_RETAIL_MISSING)
 def test_online_retail_trains_and_beats_popularity(tmp_path):
     from recommendations.training.pipeline import train_models
 
