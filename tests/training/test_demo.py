@@ -3,12 +3,16 @@ a login that stays the same, and training into the artifact roots."""
 
 import datetime as dt
 import io
+import re
 import stat
 
+import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.test import Client
 
+from modelstore.bundles.layout import cb_arrays
 from modelstore.models import ModelVersion
 from recommendations.training.demo import make_demo_artifacts
 from recommendations.training.demo_registry import LABELS, demo_prepare
@@ -132,6 +136,33 @@ def test_demo_password_is_stable_until_reset(tmp_path, demo_cf):
     new_password = password_file.read_text().strip()
     assert new_password != password and reset.endswith(f"password {new_password} (new)")
     assert get_user_model().objects.get(username="demo").check_password(new_password)
+
+
+@pytest.mark.django_db
+def test_every_printed_curl_line_answers_with_a_cf_model_of_another_catalogue(tmp_path, demo_cf, register):
+    own_items = cb_arrays(item_ids=[f"SKU-{i}" for i in range(12)], item_vectors=np.eye(12, 4) + 0.1)
+    register("cb", own_items, activate=True, label="demo-cb")  # knows none of the CF items
+    out = io.StringIO()
+
+    call_command("demo_user", "--password-file", str(tmp_path / "pw"), "--base-url", "http://x", stdout=out)
+
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("curl")]
+    assert len(lines) == 3
+    client = Client()
+    for line in lines:
+        token = re.search(r"Token (\w+)", line).group(1)
+        path = re.search(r"'http://x(/[^']+)'", line).group(1)
+        assert client.get(path, HTTP_AUTHORIZATION=f"Token {token}").status_code == 200, line
+
+
+@pytest.mark.django_db
+def test_without_a_cb_version_the_demo_says_why_it_prints_no_similar_items_line(tmp_path, demo_cf):
+    out = io.StringIO()
+
+    call_command("demo_user", "--password-file", str(tmp_path / "pw"), stdout=out)
+
+    assert [line for line in out.getvalue().splitlines() if line.startswith("curl")][1:] == []
+    assert "no active CB version" in out.getvalue()
 
 
 @pytest.mark.django_db

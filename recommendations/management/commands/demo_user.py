@@ -68,9 +68,12 @@ class Command(BaseCommand):
         cf = selectors.active_version("cf")
         if cf is None:
             raise CommandError("no active CF version: run bundle_models --activate first")
+        # Similar items come from the CB version, whose catalogue may differ from the CF one's
+        # (a model of the user's own beside the demo's CB): its own first item always works.
+        cb = selectors.active_version("cb")
         try:
             customer = _first_id(cf, "user_ids")
-            item = _first_id(cf, "item_ids")
+            item = _first_id(cb, "item_ids") if cb is not None else None
         except BundleError as exc:
             raise CommandError(str(exc)) from exc
         header = f'-H "Authorization: Token {token.key}"'
@@ -78,6 +81,11 @@ class Command(BaseCommand):
         self.stdout.write(f"API docs: {base_url}/api/docs/")
         self.stdout.write(f"token:    {token.key}")
         self.stdout.write(f"curl -s {header} '{base_url}/api/v1/recommendations/{customer}/?k=5'")
+        if item is None:
+            self.stdout.write(
+                "(no active CB version: similar items and hybrid answers need one; activate one in the admin)"
+            )
+            return
         self.stdout.write(f"curl -s {header} '{base_url}/api/v1/items/{item}/similar/?k=5'")
         self.stdout.write(
             f"curl -s {header} '{base_url}/api/v1/recommendations/{customer}/?k=5&strategy=hybrid&weight=0.7'"
