@@ -25,6 +25,9 @@ from ..models import ModelVersion
 from .pages import REFRESH_SECONDS, VersionPages
 from .panels import activation_timeline_html, metrics_chart_html, metrics_table_html, username_or_command_line
 
+# Labels up to this long stay on one line in the list; longer ones wrap inside the column.
+ONE_LINE_LABEL_CHARS = 24
+
 
 def _short_datetime(value):
     if not value:
@@ -76,7 +79,7 @@ class ModelVersionAdmin(VersionPages, admin.ModelAdmin):
     actions = ("verify_selected", "activate_selected", "delete_selected")
     fieldsets = (
         (None, {"fields": ("label", "notes")}),
-        ("State", {"fields": ("kind", "status_badge", "active_badge", "error_text", "activated")}),
+        ("State", {"fields": ("kind", "status_badge", "active_state", "error_text", "activated")}),
         (
             "File",
             {
@@ -152,13 +155,19 @@ class ModelVersionAdmin(VersionPages, admin.ModelAdmin):
     def active_badge(self, obj):
         return mark_safe('<span class="hr-badge-active">active</span>') if obj.is_active else ""
 
+    @admin.display(description="Active")
+    def active_state(self, obj):
+        """Say on a version's page whether it is active, rather than leave the row empty."""
+        return self.active_badge(obj) or "no"
+
     @admin.display(description="Size", ordering="size_bytes")
     def size(self, obj):
         return human_bytes(obj.size_bytes)
 
     @admin.display(description="Label", ordering="label")
     def version_label(self, obj):
-        return format_html('<span class="hr-label">{}</span>', obj.label)
+        css = "hr-label-long" if len(obj.label) > ONE_LINE_LABEL_CHARS else "hr-label"
+        return format_html('<span class="{}">{}</span>', css, obj.label)
 
     @admin.display(description="Contents")
     def contents(self, obj):

@@ -29,6 +29,8 @@ from .tasks import training_queue
 PERMISSION = "modelstore.add_modelversion"
 URL_NAME = "recommendations_train"
 RUN_URL_NAME = "recommendations_training_run"
+# The page is named as the model versions list links to it, in its title, breadcrumbs and the app list.
+PAGE_TITLE = "Train from a transactions file"
 RUN_REFRESH_SECONDS = 2
 RECENT_RUNS = 5
 FIELDSETS = [
@@ -75,7 +77,7 @@ def train_view(request, site):
     context = form_context(
         site.get_model_admin(ModelVersion),
         request,
-        "Train models from files",
+        PAGE_TITLE,
         form,
         FIELDSETS,
         form_id="training_form",
@@ -128,7 +130,7 @@ def app_list_entry(request, site):
         return None
     url = reverse(f"admin:{URL_NAME}", current_app=site.name)
     page = {
-        "name": "Train models",
+        "name": PAGE_TITLE,
         "object_name": "Training",
         "admin_url": url,
         "add_url": None,

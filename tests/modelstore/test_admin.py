@@ -449,6 +449,29 @@ def test_a_page_with_work_in_progress_refreshes_itself(admin, tmp_path):
     assert "http-equiv" not in admin.get(change_url(version)).content.decode()
 
 
+def test_a_version_page_says_whether_it_is_active(admin, register):
+    idle = register("cf", factories.cf_array_set(), label="cf-idle")
+    active = register("cf", factories.cf_array_set(seed=3), label="cf-live", activate=True)
+
+    def active_row(version):
+        html = admin.get(change_url(version)).content.decode()
+        row = re.search(r'field-active_state.*?<div class="readonly">(.*?)</div>', html, flags=re.S)
+        return row.group(1).strip()
+
+    assert active_row(idle) == "no"
+    assert "active" in active_row(active)
+
+
+def test_short_labels_stay_on_one_line_in_the_list_and_long_ones_may_wrap(admin, register):
+    register("cf", factories.cf_array_set(), label="demo-cf-weak")
+    register("cf", factories.cf_array_set(seed=3), label="a-label-far-too-long-for-the-column-to-hold")
+
+    html = admin.get(reverse("admin:modelstore_modelversion_changelist")).content.decode()
+
+    assert '<span class="hr-label">demo-cf-weak</span>' in html
+    assert '<span class="hr-label-long">a-label-far-too-long-for-the-column-to-hold</span>' in html
+
+
 def test_the_version_page_is_read_only_but_label_and_notes(admin, register):
     version = register("cf", factories.cf_array_set(), label="cf-a")
     ModelVersion.objects.filter(pk=version.pk).update(

@@ -119,7 +119,7 @@ def test_staff_without_the_permission_is_refused(client, staff, settings):
     assert client.get(reverse(TRAIN_URL)).status_code == 403
     assert post(client).status_code == 403
     assert ModelVersion.objects.count() == 0 and uploads(settings) == []
-    assert "Train models" not in client.get(reverse("admin:index")).content.decode()
+    assert "Train from a transactions file" not in client.get(reverse("admin:index")).content.decode()
 
 
 def test_someone_who_may_add_but_not_list_versions_follows_the_run_page(
@@ -152,7 +152,7 @@ def test_the_form_and_the_index_entry(client, staff):
         assert f'name="{field}"' in body, field
     assert 'value="128"' in body  # the default factors
     index = client.get(reverse("admin:index")).content.decode()
-    assert "Train models" in index and reverse(TRAIN_URL) in index
+    assert "Train from a transactions file" in index and reverse(TRAIN_URL) in index
 
 
 def test_a_small_csv_trains_and_yields_ready_active_versions(
