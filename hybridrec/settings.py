@@ -382,6 +382,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "hybridrec.api.schema.add_shared_responses",
+        "hybridrec.api.schema.add_summaries",
     ],
     # Several answers have a "status"; the experiments' own gets its own name.
     "ENUM_NAME_OVERRIDES": {"ExperimentStatusEnum": "recommendations.experiments.models.Experiment.Status"},

@@ -5,7 +5,11 @@ gunicorn answers it with its own HTML page) and 429 (throttled); every operation
 may answer 413 (the body is over its limit) and 415 (a content type it does not take).
 """
 
+import re
+
 ERROR_SCHEMA = {"$ref": "#/components/schemas/ErrorAnswer"}
+# The first sentence of a description: up to a full stop or colon that ends a clause.
+FIRST_SENTENCE = re.compile(r"^(.+?)(?:[.:](?:\s|$)|$)", re.S)
 
 
 def _json(description):
@@ -34,4 +38,17 @@ def add_shared_responses(result, generator, request, public):
             extra = {**SHARED, **(WITH_BODY if "requestBody" in operation else {})}
             for status, answer in extra.items():
                 responses.setdefault(status, answer)
+    return result
+
+
+def add_summaries(result, generator, request, public):
+    """Give every operation a summary (Swagger UI's line per endpoint): its description's first sentence."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            description = " ".join(operation.get("description", "").split())
+            if not operation.get("summary") and description:
+                summary = FIRST_SENTENCE.match(description).group(1)
+                if summary.count("(") > summary.count(")"):  # the sentence ended inside a parenthesis
+                    summary = summary[: summary.rindex("(")].rstrip()
+                operation["summary"] = summary
     return result

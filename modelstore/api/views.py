@@ -142,6 +142,7 @@ class VersionListView(APIView):
         operation_id="v1_models_list",
         parameters=[VersionListQuery],
         responses={200: VersionPage, 400: REFUSED, 401: DENIED, 403: DENIED},
+        summary="List versions, latest first",
     )
     def get(self, request):
         query = checked(VersionListQuery, single_values(request.query_params, VersionListQuery().fields))
@@ -151,6 +152,7 @@ class VersionListView(APIView):
         return paginator.get_paginated_response([selectors.version_as_dict(version) for version in page])
 
     @extend_schema(
+        summary="Upload a bundle as a new version",
         request={"multipart/form-data": UploadRequest},
         responses={
             202: OpenApiResponse(VersionAnswer, description="Registered; verification queued."),

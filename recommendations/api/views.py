@@ -159,6 +159,7 @@ class HealthView(HealthAccess, APIView):
             200: HealthAnswer,
             503: OpenApiResponse(HealthAnswer, description="No CF model can be served."),
         },
+        summary="Whether this process can serve, and which versions",
         description=(
             "status ok, degraded (serving, but not as the registry says, or the database is "
             "down; reasons says why) or unavailable (503: no CF model). Public answers name the "

@@ -478,3 +478,16 @@ def test_the_schema_documents_score_kind(api):
     answer = schema["components"]["schemas"]["RecommendationAnswer"]
     assert "score_kind" in answer["required"]
     assert "share of the most popular item" in answer["properties"]["score_kind"]["description"]
+
+
+def test_every_operation_has_its_own_one_line_summary(api):
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    summaries = [
+        operation.get("summary", "")
+        for operations in schema["paths"].values()
+        for operation in operations.values()
+    ]
+
+    assert all(summaries), summaries
+    assert len(set(summaries)) == len(summaries)  # GET and POST of one path are told apart
+    assert all(len(s) <= 120 and s.count("(") == s.count(")") and "\n" not in s for s in summaries)

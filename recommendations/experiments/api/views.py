@@ -65,6 +65,7 @@ class ExperimentListView(APIView):
         operation_id="v1_experiments_list",
         parameters=[ExperimentListQuery],
         responses={200: ExperimentPage, 400: REFUSED, 401: DENIED, 403: DENIED},
+        summary="List experiments, latest first",
     )
     def get(self, request):
         query = checked(
