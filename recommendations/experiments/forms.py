@@ -12,6 +12,19 @@ from .exceptions import ExperimentError
 CANDIDATE_SLOTS = 3
 
 
+def control_versions():
+    """Name the version that would be the control of each kind: its active version."""
+    named = []
+    for kind, kind_label in ModelVersion.Kind.choices:
+        active = active_version(kind)
+        named.append(
+            f"{kind_label}: “{active.label}” (version {active.pk})"
+            if active
+            else f"{kind_label}: none active"
+        )
+    return "The control is the kind's active version — " + "; ".join(named) + "."
+
+
 class StartForm(forms.Form):
     """Start an experiment: the kind's active version is the control, with up to three candidates."""
 
@@ -24,6 +37,7 @@ class StartForm(forms.Form):
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
+        self.fields["control_share"].help_text = f"The control's share of customers. {control_versions()}"
         ready = ModelVersion.objects.filter(status=ModelVersion.Status.READY, is_active=False).order_by(
             "kind", "-id"
         )

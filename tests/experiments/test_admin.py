@@ -41,6 +41,14 @@ def test_start_from_the_admin_then_see_arms_results_and_audit(admin, cf_version,
     assert "Stop…" in shown
 
 
+def test_the_start_form_names_the_control_of_each_kind_under_its_share(admin, cf_version, cf_version_two):
+    html = admin.get(f"{LIST}start/").content.decode()
+
+    help_text = html[html.index('id="id_control_share_helptext"') :].split("</div>")[0]
+    assert f"Collaborative filtering: “{cf_version.label}” (version {cf_version.pk})" in help_text
+    assert "Content-based: none active" in help_text
+
+
 def test_the_start_form_says_what_is_wrong(admin, cf_version, cf_version_two):
     response = admin.post(
         f"{LIST}start/",
