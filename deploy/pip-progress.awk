@@ -10,8 +10,10 @@
     printf "  unpacking %d packages (the longest step: about a minute on two cores)\n", count; fflush(); next
 }
 /^Successfully installed / {
-    printf "  installed %d packages\n", NF - 2; fflush(); next
+    installed = NF - 2; printf "  installed %d packages\n", installed; fflush(); next
 }
+/^Requirement already satisfied/ { satisfied++; next }
 /is ignored: it is neither a file nor a directory/ { next }
-/^(Looking in |Requirement already satisfied|  Downloading|  Using cached|  Obtaining|  Preparing|  Installing build|  Getting requirements|  Building|  Created wheel|  Stored in|Building wheels|  Attempting uninstall|    Found existing|    Uninstalling|      Successfully uninstalled|Downloading |Using cached )/ { next }
+/^(Looking in |  Downloading|  Using cached|  Obtaining|  Preparing|  Installing build|  Getting requirements|  Building|  Created wheel|  Stored in|Building wheels|  Attempting uninstall|    Found existing|    Uninstalling|      Successfully uninstalled|Downloading |Using cached )/ { next }
 { print; fflush() }
+END { if (!installed && !n && satisfied) printf "  nothing to install: %d requirements already satisfied\n", satisfied }
