@@ -3,7 +3,7 @@
 ``demo_prepare`` is what ``make demo`` runs (through the ``demo_setup`` command). It makes demo
 data, trains a default CF model and a weak one (8 factors, 2 iterations) on the purchases before
 ``SPLIT_DATE``, plus a CB model from the titles, into the first artifact root; builds and verifies
-their bundles; stores each CF version's offline metrics (CF and the popularity baseline) on the
+their bundles; stores each CF version's offline metrics (CF, CB, hybrid and popularity) on the
 held-out purchases, so the admin compares them; and activates the default versions only where no version of that kind is active.
 It never deactivates a version it did not make, and does nothing when the demo is already set up.
 """
@@ -42,7 +42,7 @@ class DemoResult:
     seconds: float = 0.0
 
 
-def demo_prepare(*, data_dir, users=20000, items=2000, seed=0, progress=None):
+def demo_prepare(*, data_dir, users=20000, items=2000, seed=0, progress=None, user=None):
     """Make the demo data, train, build, evaluate and (where nothing is active) activate; return a DemoResult."""
     say = progress or (lambda message: None)
     started = time.perf_counter()
@@ -77,22 +77,22 @@ def demo_prepare(*, data_dir, users=20000, items=2000, seed=0, progress=None):
         kind = "cb" if role == "cb" else "cf"
         notes = _notes(role)
         version = services.version_build(
-            kind=kind, artifacts_path=folder, label=LABELS[role], notes=notes
+            kind=kind, artifacts_path=folder, label=LABELS[role], notes=notes, user=user
         ).version
         result.versions[role] = services.version_verify(version=version)
 
     for role in ("cf", "weak"):
         say(f"evaluating {LABELS[role]} on purchases from {SPLIT_DATE}")
-        # CF against the popularity baseline only: the content-based strategies take several times longer.
+        # Every strategy (CF, CB and hybrid with demo-cb, popularity), so each column can be compared.
         result.metrics[role] = evaluate_version(
-            cf_version=result.versions[role], test_path=default["test_path"]
+            cf_version=result.versions[role], cb_version=result.versions["cb"], test_path=default["test_path"]
         )
 
     for role in ("cf", "cb"):
         version = result.versions[role]
         active = selectors.active_version(version.kind)
         if active is None:
-            services.version_activate(version=version)
+            services.version_activate(version=version, user=user)
             result.activated.append(version)
         else:
             result.left_active.append(active)

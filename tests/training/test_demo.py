@@ -65,7 +65,8 @@ def test_demo_prepare_evaluates_two_cf_versions_and_activates_the_default(tmp_pa
     assert versions["demo-cf"].n_factors > versions["demo-cf-weak"].n_factors == 8
     for label in ("demo-cf", "demo-cf-weak"):
         strategies = versions[label].metrics["strategies"]
-        assert {"cf", "popular"} <= set(strategies) and strategies["cf"]["ndcg"] > 0
+        assert set(strategies) == {"cf", "cb", "hybrid", "popular"}  # every column of the admin's table
+        assert all(strategies[name]["ndcg"] > 0 for name in strategies)
     # Trained under the artifact root, so the admin's Build page lists the runs.
     root = settings.HYBRIDREC_ARTIFACT_ROOTS[0]
     assert (root / "demo-default" / "cf").is_dir() and (root / "demo-weak" / "cf").is_dir()
@@ -85,6 +86,25 @@ def test_demo_never_replaces_the_users_active_versions(tmp_path, register):
     assert not ModelVersion.objects.get(label="demo-cf").is_active
     assert "Left cf version my-cf active" in out.getvalue()
     assert "demo-cf-weak" in out.getvalue() and "cf/popular" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_the_demo_versions_are_made_and_activated_by_the_demo_user_who_then_gets_a_password(tmp_path):
+    call_command(
+        "demo_setup", str(tmp_path / "data"), "--users", "1500", "--items", "150", stdout=io.StringIO()
+    )
+
+    demo = get_user_model().objects.get(username="demo")
+    active = ModelVersion.objects.get(label="demo-cf")
+    assert active.activated_by == demo and active.created_by == demo
+    assert not demo.has_usable_password()  # nobody can log in with it before demo_user
+
+    out = io.StringIO()
+    call_command("demo_user", "--password-file", str(tmp_path / "pw"), stdout=out)
+
+    password = (tmp_path / "pw").read_text().strip()
+    assert admin_line(out.getvalue()).endswith(f"password {password}")
+    assert get_user_model().objects.get(username="demo").check_password(password)
 
 
 @pytest.mark.django_db

@@ -51,12 +51,14 @@ class Command(BaseCommand):
         if created:
             user = users(username=username)
         user.is_staff = user.is_superuser = True
-        if created or reset_password:
+        # An account demo_setup made to build and activate the demo versions has no password yet.
+        new = created or not user.has_usable_password()
+        if new or reset_password:
             password = secrets.token_urlsafe(12)
             user.set_password(password)
             if password_file is not None:
                 _keep(password_file, password)
-            shown = f"password {password}" + ("" if created else " (new)")
+            shown = f"password {password}" + ("" if new else " (new)")
         else:
             kept = password_file.read_text().strip() if password_file and password_file.is_file() else ""
             if kept and user.check_password(kept):

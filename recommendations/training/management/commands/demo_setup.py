@@ -1,3 +1,4 @@
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from modelstore.bundles import BundleError
@@ -22,11 +23,20 @@ class Command(BaseCommand):
         parser.add_argument("--users", type=int, default=20000)
         parser.add_argument("--items", type=int, default=2000)
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--user",
+            default="demo",
+            help="the account the demo versions are built and activated by (made without a password "
+            "when missing; demo_user gives it one)",
+        )
 
-    def handle(self, *args, data_dir, users, items, seed, **options):
+    def handle(self, *args, data_dir, users, items, seed, user, **options):
         progress = stderr_progress(self, options["verbosity"], at_least=2)
+        account = _demo_account(user)
         try:
-            result = demo_prepare(data_dir=data_dir, users=users, items=items, seed=seed, progress=progress)
+            result = demo_prepare(
+                data_dir=data_dir, users=users, items=items, seed=seed, progress=progress, user=account
+            )
         except (TrainingError, EvaluationError, BundleError, RegistryError, OSError) as exc:
             raise CommandError(one_line(exc)) from exc
         if not result.created:
@@ -58,6 +68,17 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Left {active.kind} version {active.label} active; activate {LABELS[active.kind]} to try it."
             )
+
+
+def _demo_account(username):
+    """Return the demo's account, made without a usable password when it does not exist yet."""
+    users = get_user_model()
+    account = users.objects.filter(username=username).first()
+    if account is None:
+        account = users(username=username)
+        account.set_unusable_password()
+        account.save()
+    return account
 
 
 def _ndcg(metrics):
