@@ -40,6 +40,10 @@ def sources(package, *, leaving_out=()):
         # Experiments know nothing of serving: the cache reads them through their selectors.
         ("recommendations.experiments", (), "recommendations.serving"),
         ("recommendations.experiments", (), "recommendations.api"),
+        # Engines take arrays: they know neither serving, the API, the registry nor Django.
+        ("recommendations.engines", (), "recommendations.serving"),
+        ("recommendations.engines", (), "recommendations.api"),
+        ("recommendations.engines", (), "modelstore"),
     ],
 )
 def test_imports_point_one_way(package, leaving_out, forbidden):
@@ -48,6 +52,19 @@ def test_imports_point_one_way(package, leaving_out, forbidden):
             name for name in imported_modules(path) if name == forbidden or name.startswith(f"{forbidden}.")
         )
         for path in sources(package, leaving_out=leaving_out)
+    }
+    assert {path: names for path, names in found.items() if names} == {}
+
+
+def test_the_bundle_format_knows_no_registry():
+    """modelstore.bundles is read by the registry, never the other way: it imports only itself."""
+    found = {
+        str(path.relative_to(ROOT)): sorted(
+            name
+            for name in imported_modules(path)
+            if name.startswith("modelstore.") and not name.startswith("modelstore.bundles")
+        )
+        for path in sources("modelstore.bundles")
     }
     assert {path: names for path, names in found.items() if names} == {}
 
