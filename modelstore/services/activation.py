@@ -72,6 +72,18 @@ def version_activate(
     return event
 
 
+def version_activation_refusal(version: ModelVersion) -> RegistryError | None:
+    """Return why a registered rule (``modelstore.guards``) refuses to activate ``version`` now, or None.
+
+    What a page reads to say so before anyone asks; ``version_activate`` checks again, locked.
+    """
+    try:
+        guards.check_activation(kind=version.kind, version=version)
+    except RegistryError as exc:
+        return exc
+    return None
+
+
 @transaction.atomic
 def version_rollback(*, kind: str, user: AbstractBaseUser | None = None) -> ActivationEvent | None:
     """Re-activate the version that was active before the current one of this kind.

@@ -89,12 +89,16 @@ def test_the_admin_pages_say_why_and_change_nothing(admin, running, cf_version, 
     activate = reverse("admin:modelstore_modelversion_activate", args=[cf_version_three.pk])
     rollback = reverse("admin:modelstore_modelversion_rollback", args=["cf"])
 
+    pages = [admin.get(activate).content.decode(), admin.get(rollback).content.decode()]
     activated = admin.post(activate, follow=True)
     rolled_back = admin.post(rollback, follow=True)
 
     for response, verb in ((activated, "Not activated"), (rolled_back, "Not rolled back")):
         texts = [str(message) for message in response.context["messages"]]
         assert any(text.startswith(verb) and "stop it first" in text for text in texts), texts
+    for page in pages:  # said before anyone asks, and no button to ask with
+        assert "Not now: experiment" in page and f"/api/v1/experiments/{running.pk}/stop/" in page
+        assert 'name="_activate"' not in page and 'name="_rollback"' not in page
     assert unchanged(running, cf_version, events)
 
 
