@@ -147,3 +147,68 @@ def test_measured_a_bad_copy_costs_one_download_like_a_cold_cache(s3_storage, re
             f"\nbundle {path.stat().st_size / 1e6:.1f} MB: first answer with a good copy {good[0]:.3f} s, "
             f"no copy {cold[0]:.3f} s, a bad copy {bad[0]:.3f} s"
         )
+
+
+@pytest.mark.gunicorn
+@pytest.mark.slow
+def test_one_nodes_bad_copy_stays_on_that_node(s3_storage, register, tmp_path, capsys):
+    """Two gunicorn nodes on one bucket: a stray copy on node A is replaced there; B never notices."""
+    import time
+
+    from rest_framework.authtoken.models import Token
+
+    from tests.multinode.test_nodes import downloads
+    from tests.support import roles
+    from tests.support.celery_worker import database_url
+    from tests.support.processes import SHARED_SERVICES, get, gunicorn, server_env, wait_until
+
+    active = register("cf", factories.cf_array_set(seed=0), activate=True)
+    other = register("cf", factories.cf_array_set(seed=1))
+    token, _ = Token.objects.get_or_create(user=roles.person("superuser"))
+    headers = {"Authorization": f"Token {token.key}"}
+    database = database_url()
+
+    def env(name):
+        (tmp_path / name).mkdir()
+        return server_env(
+            tmp_path / name,
+            without=SHARED_SERVICES,
+            DATABASE_URL=database,
+            HYBRIDREC_VERSION_CHECK_SECONDS=1,
+            **s3_storage.env(),
+        )
+
+    def served(node):
+        response = get(node.url + RECS.format("C0001"), headers=headers, timeout=10)
+        return response.status_code, response.json()["model"]["cf"]["sha256"] if response.ok else None
+
+    with (
+        gunicorn(env("a"), tmp_path / "a.log", workers=2, threads=1, ready_path="/api/v1/health/live/") as a,
+        gunicorn(env("b"), tmp_path / "b.log", workers=2, threads=1, ready_path="/api/v1/health/live/") as b,
+    ):
+        wait_until(
+            lambda: all(served(node) == (200, active.sha256) for node in (a, b) for _ in range(6)),
+            timeout=30,
+            interval=0.2,
+            message="both nodes serving the active version",
+        )
+        stray = tmp_path / "a" / "media" / "cache" / f"{active.sha256}.joblib"
+        replacement = stray.with_suffix(".stray")
+        replacement.write_bytes(other_bytes(other))
+        os.replace(replacement, stray)  # node A's copy now holds another bundle's bytes
+        answers = []
+        deadline = time.monotonic() + 5  # several check intervals of every worker
+        while time.monotonic() < deadline:
+            answers += [served(a), served(b)]
+
+        with capsys.disabled():
+            print(
+                f"\n{len(answers)} answers in the 5 s after node A's copy went bad: {answers.count((200, active.sha256))} from the active version"
+            )
+        assert set(answers) == {(200, active.sha256)}
+        assert hashlib.sha256(stray.read_bytes()).hexdigest() == active.sha256
+        assert downloads(a.log_tail(10**7), active.sha256) == 2  # the start, then the bad copy
+        assert downloads(b.log_tail(10**7), active.sha256) == 1
+    row = ModelVersion.objects.get(pk=active.pk)
+    assert (row.status, row.is_active) == (ModelVersion.Status.READY, True)
+    assert not ActivationEvent.objects.filter(action=ActivationEvent.Action.QUARANTINE).exists()
