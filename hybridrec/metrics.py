@@ -62,7 +62,8 @@ SWAP_SECONDS = Histogram(
 LOAD_ERRORS = Counter("hybridrec_model_load_errors_total", "Failed model loads, by kind.", ["kind"])
 BUNDLE_CACHE = Counter(
     "hybridrec_bundle_cache_total",
-    "Bundle files asked of the node cache: found there (hit) or fetched from storage (download).",
+    "Bundle files asked of the node cache: found there (hit), fetched from storage (download), "
+    "or a bad local copy thrown away (discarded, then downloaded).",
     ["result"],
 )
 TASKS = Counter(
@@ -73,6 +74,11 @@ TASKS = Counter(
 def count_download() -> None:
     """Count a bundle fetched from storage into the node cache."""
     BUNDLE_CACHE.labels(result="download").inc()
+
+
+def count_cache_discard() -> None:
+    """Count a bad node-cache copy discarded (and downloaded again)."""
+    BUNDLE_CACHE.labels(result="discarded").inc()
 
 
 def count_cache_hit() -> None:

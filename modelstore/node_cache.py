@@ -2,7 +2,11 @@
 
 A bundle is fetched once per node: a per-sha256 ``fcntl`` lock lets one process download while
 the others wait, the download goes to a temporary name, is hashed on the way in and only then
-renamed to ``<sha256>.joblib``, read-only. Files outlive the process, so a restart finds them.
+renamed to ``<sha256>.joblib``, read-only, with a verification stamp. Files outlive the
+process, so a restart finds them. A copy that no longer hashes to its sha256 (a disk fault, a
+stray copy under the name) is this node's fault, not the version's: ``fetch_verified`` discards
+it and downloads again; only a download that does not hash to the sha256 (the object in storage
+is bad) is refused with ``CorruptBundle``.
 A process that serves a file holds a shared lock on it (``hold``); eviction, when the cache
 holds more than ``HYBRIDREC_BUNDLE_CACHE_BYTES``, removes the least recently fetched files that
 no process holds and that are neither an active nor the last good version of their kind.
@@ -24,6 +28,7 @@ from django.db import DatabaseError
 from hybridrec import metrics
 
 from .bundles import CorruptBundle
+from .bundles.stamps import ensure_verified, file_identity, record_verified
 from .exceptions import StorageUnavailable
 from .formatting import one_line
 
@@ -78,6 +83,33 @@ def fetch(name, sha256):
     return target
 
 
+def fetch_verified(name, sha256):
+    """Return ``(path, hashed)``: the node's copy of a stored bundle, checked to hold ``sha256``.
+
+    ``hashed`` says whether the copy was hashed now (else a stamp vouched for it). A missing or
+    bad local copy is replaced by a new download; raise ``CorruptBundle`` only when the download
+    does not have the sha256, and ``StorageUnavailable`` when the storage cannot be read.
+    """
+    path = fetch(name, sha256)
+    try:
+        bad = file_identity(path)
+        return path, ensure_verified(path, sha256, stamp_dir=cache_dir())
+    except FileNotFoundError:
+        bad = None
+    except CorruptBundle as exc:
+        logger.warning("bad node cache copy of %s (%s): downloading it again", sha256, one_line(exc))
+    with _locked(cache_dir() / f".{sha256}.lock", fcntl.LOCK_EX):
+        try:
+            replaced = file_identity(path) != bad  # another process of this node got here first
+        except FileNotFoundError:
+            replaced = False
+        if not replaced:
+            path.unlink(missing_ok=True)  # a process serving it keeps its open pages
+            _download(name, sha256, path)
+            metrics.count_cache_discard()
+    return path, ensure_verified(path, sha256, stamp_dir=cache_dir())
+
+
 def _download(name, sha256, target):
     global downloads
     started = time.perf_counter()
@@ -100,6 +132,8 @@ def _download(name, sha256, target):
             raise CorruptBundle(f"stored file {name} does not have the registered sha256")
         os.chmod(temporary, READ_ONLY)
         os.replace(temporary, target)
+        # Hashed on the way in: serving trusts it without reading it again.
+        record_verified(target, sha256, stamp_dir=cache_dir(), identity=file_identity(target))
     finally:
         Path(temporary).unlink(missing_ok=True)
     downloads += 1

@@ -10,6 +10,7 @@ from django.core.files import File
 from django.core.files.storage import FileSystemStorage, default_storage
 
 from . import node_cache
+from .bundles.stamps import ensure_verified
 
 BUNDLE_DIR = "bundles"
 # Stored bundles are never written again: a served file that changes was changed by mistake.
@@ -88,6 +89,20 @@ def local_path(name, sha256):
     if _is_local(default_storage):
         return Path(default_storage.path(name))
     return node_cache.fetch(name, sha256)
+
+
+def verified_path(name, sha256, *, stamp_dir):
+    """Return ``(path, hashed)``: a local path to a stored bundle checked to hold ``sha256``.
+
+    Raise ``CorruptBundle`` when the stored content is not ``sha256`` and ``FileNotFoundError``
+    when a local file is gone. A bad or missing node-cache copy of a remote file is not the
+    stored content: it is downloaded again first (``node_cache.fetch_verified``, whose stamps
+    live in the node cache's own folder, ``HYBRIDREC_BUNDLE_CACHE_DIR``, as ``stamp_dir`` does).
+    """
+    if _is_local(default_storage):
+        path = Path(default_storage.path(name))
+        return path, ensure_verified(path, sha256, stamp_dir=stamp_dir)
+    return node_cache.fetch_verified(name, sha256)
 
 
 def is_remote():

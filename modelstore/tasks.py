@@ -48,7 +48,10 @@ def verify_bundle(version_id, activate=False, user_id=None, requested_at=None):
                 requested_at,
             )
         else:
-            services.version_activate(version=version, user=selectors.user_by_id(user_id))
+            try:
+                services.version_activate(version=version, user=selectors.user_by_id(user_id))
+            except RegistryError as exc:  # a rule refused (an experiment runs): the version stays ready
+                logger.warning("verify_bundle: not activating %s: %s", version.label, exc)
     return version.status
 
 

@@ -222,6 +222,7 @@ class VersionPages:
             metrics=compare_metrics(version, active) if active and active.pk != version.pk else None,
             is_ready=version.status == ModelVersion.Status.READY,
             is_active=version.is_active,
+            refusal=None if version.is_active else services.version_activation_refusal(version),
         )
         return TemplateResponse(request, "admin/modelstore/modelversion/activate_confirmation.html", context)
 
@@ -256,6 +257,7 @@ class VersionPages:
             target=target,
             active=active,
             ready=ready,
+            refusal=services.version_activation_refusal(target) if target else None,
             facts=compare_facts(target, active) if target else None,
             metrics=compare_metrics(target, active) if target else None,
         )

@@ -60,6 +60,10 @@ MAX_LABEL_LENGTH = 100
 REFUSED = OpenApiResponse(ErrorAnswer, description="Refused: the body names the field or the reason.")
 DENIED = OpenApiResponse(ErrorAnswer, description="Not authenticated (401) or missing the permission (403).")
 UNKNOWN = OpenApiResponse(ErrorAnswer, description="No version with this id or label.")
+RUNNING = OpenApiResponse(
+    ErrorAnswer,
+    description="experiment_running: an experiment runs for the kind; the detail says how to stop it.",
+)
 VERSION = OpenApiParameter(
     "version", id_parameter_schema(MAX_LABEL_LENGTH), OpenApiParameter.PATH, description="An id or a label."
 )
@@ -219,7 +223,7 @@ class ActivateView(APIView):
     @extend_schema(
         request=None,
         parameters=[VERSION],
-        responses={200: VersionAnswer, 400: REFUSED, 401: DENIED, 403: DENIED, 404: UNKNOWN},
+        responses={200: VersionAnswer, 400: REFUSED, 401: DENIED, 403: DENIED, 404: UNKNOWN, 409: RUNNING},
     )
     def post(self, request, version):
         target = version_or_404(version)
@@ -254,7 +258,8 @@ class RollbackView(APIView):
     parser_classes = [JSONParser]
 
     @extend_schema(
-        request=RollbackRequest, responses={200: VersionAnswer, 400: REFUSED, 401: DENIED, 403: DENIED}
+        request=RollbackRequest,
+        responses={200: VersionAnswer, 400: REFUSED, 401: DENIED, 403: DENIED, 409: RUNNING},
     )
     def post(self, request):
         body = checked(RollbackRequest, request.data)

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from hybridrec import swaps
 
-from .. import audit, selectors, storage
+from .. import audit, guards, selectors, storage
 from ..exceptions import CorruptBundle, NothingToRollBack, RegistryError, VersionNotReady
 from ..models import ActivationEvent, ModelVersion
 
@@ -30,7 +30,9 @@ def version_activate(
     """Make a ready version the active one of its kind, in one transaction, with an audit row.
 
     With object storage, the file is fetched into this node's cache first: a version the
-    storage cannot give now is refused (``StorageUnavailable``) and the active one stays.
+    storage cannot give now is refused (``StorageUnavailable``) and the active one stays. The
+    guards other apps registered (``modelstore.guards``) may refuse too: a running experiment
+    for the kind does (``experiment_running``).
     """
     if storage.is_remote() and version.file:
         try:
@@ -48,6 +50,7 @@ def version_activate(
     current = next((row for row in rows if row.is_active), None)
     if current is not None and current.pk == target.pk:
         return None
+    guards.check_activation(kind=target.kind, version=target)
     if current is not None:
         ModelVersion.objects.filter(pk=current.pk).update(is_active=False)
     now = timezone.now()
@@ -67,6 +70,18 @@ def version_activate(
     audit.log_version_action(user=user, version=target, flag=audit.CHANGE, message=f"{verb}{was}.")
     swaps.announce(target.kind)
     return event
+
+
+def version_activation_refusal(version: ModelVersion) -> RegistryError | None:
+    """Return why a registered rule (``modelstore.guards``) refuses to activate ``version`` now, or None.
+
+    What a page reads to say so before anyone asks; ``version_activate`` checks again, locked.
+    """
+    try:
+        guards.check_activation(kind=version.kind, version=version)
+    except RegistryError as exc:
+        return exc
+    return None
 
 
 @transaction.atomic

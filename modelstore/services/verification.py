@@ -51,6 +51,10 @@ def _verified_counts(version: ModelVersion) -> dict[str, int]:
     """Open the stored file, check it against the row, and return the counts its arrays hold."""
     if not version.file:
         raise IncompatibleBundle("version has no stored file")
+    if storage.is_remote():  # a bad copy in this node's cache is replaced, not held against the version
+        storage.verified_path(
+            version.file.name, version.sha256, stamp_dir=settings.HYBRIDREC_BUNDLE_CACHE_DIR
+        )
     path = storage.local_path(version.file.name, version.sha256)
     identity = file_identity(path)
     bundle = open_bundle(path, expected_sha256=version.sha256, limits=bundle_limits())

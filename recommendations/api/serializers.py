@@ -194,6 +194,13 @@ class HealthAnswer(serializers.Serializer):
     experiments = serializers.DictField(
         help_text='Per kind, the experiment this process serves: {"id", "arms": {arm name: version id}}.'
     )
+    withdrawn_arms = serializers.DictField(
+        help_text=(
+            "Per kind, the running experiment not served because the system withdrew arms of it "
+            '(their files changed): {"experiment", "arms": {arm name: {"version", "label"}}}; '
+            "staff also get each reason."
+        )
+    )
     watching = serializers.BooleanField(required=False, help_text="Staff only: a watcher thread checks.")
     checked_at = serializers.DateTimeField(allow_null=True, required=False, help_text="Staff only.")
     check_error = serializers.CharField(allow_null=True, required=False, help_text="Staff only.")

@@ -14,7 +14,7 @@ from django.urls import path, reverse
 
 from modelstore.exceptions import RegistryError
 
-from . import services
+from . import selectors, services
 from .forms import StartForm, StopForm
 from .models import Arm, Experiment, ExperimentChange
 from .results import experiment_results
@@ -116,6 +116,7 @@ class ExperimentAdmin(admin.ModelAdmin):
         experiment = self._get(request, object_id)
         extra = {
             "results": experiment_results(experiment),
+            "withdrawn_arms": selectors.withdrawn_arms(experiment),
             "can_stop": self.has_run_permission(request) and experiment.status == Experiment.Status.RUNNING,
             **(extra_context or {}),
         }
@@ -172,6 +173,7 @@ class ExperimentAdmin(admin.ModelAdmin):
             "object": experiment,
             "arms": experiment.arms.select_related("version").order_by("position"),
             "results": experiment_results(experiment),
+            "withdrawn_arms": selectors.withdrawn_arms(experiment),
             "form": form,
             "is_running": experiment.status == Experiment.Status.RUNNING,
         }

@@ -7,3 +7,11 @@ class ExperimentsConfig(AppConfig):
     name = "recommendations.experiments"
     label = "experiments"
     verbose_name = "Experiments"
+
+    def ready(self):
+        # The registry cannot import this app, so the app hands it its rule (modelstore.guards).
+        from modelstore.guards import register_activation_guard
+
+        from .guards import refuse_while_running
+
+        register_activation_guard(refuse_while_running)

@@ -3,6 +3,7 @@
 from modelstore.exceptions import RegistryError
 
 __all__ = [
+    "ArmWithdrawn",
     "ExperimentError",
     "ExperimentNotFound",
     "ExperimentNotRunning",
@@ -43,3 +44,10 @@ class ExperimentNotFound(ExperimentError):
 
     code = "not_found"
     http_status = 404
+
+
+class ArmWithdrawn(ExperimentError):
+    """The arm's version was withdrawn (its file changed): it cannot be promoted."""
+
+    code = "arm_withdrawn"
+    http_status = 409

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
+from modelstore.models import ModelVersion
 from modelstore.selectors import MAX_ID
 
 from .exceptions import ExperimentNotFound
@@ -25,6 +26,13 @@ class ArmPlan:
     label: str
     sha256: str
     file: str
+    status: str = ModelVersion.Status.READY
+    error: str = ""
+
+    @property
+    def withdrawn(self) -> bool:
+        """Return True if the system withdrew this arm's version (its file changed): it cannot serve."""
+        return self.status == ModelVersion.Status.FAILED
 
 
 @dataclass(frozen=True)
@@ -58,13 +66,13 @@ def running_plans() -> dict[str, ExperimentPlan]:
             "version__label",
             "version__sha256",
             "version__file",
+            "version__status",
+            "version__error",
         )
     )
     arms: dict[tuple[int, str], list[ArmPlan]] = {}
-    for experiment_id, kind, pk, name, position, share, is_control, version_id, label, sha256, file in rows:
-        arms.setdefault((experiment_id, kind), []).append(
-            ArmPlan(pk, name, position, share, is_control, version_id, label, sha256, file)
-        )
+    for experiment_id, kind, *arm in rows:
+        arms.setdefault((experiment_id, kind), []).append(ArmPlan(*arm))
     return {
         kind: ExperimentPlan(experiment_id, kind, tuple(found))
         for (experiment_id, kind), found in arms.items()
@@ -121,7 +129,29 @@ def experiment_as_dict(experiment: Experiment) -> dict:
                 "share": arm.share,
                 "is_control": arm.is_control,
                 "position": arm.position,
+                "withdrawn": withdrawal(arm.version),
             }
             for arm in sorted(experiment.arms.all(), key=lambda arm: arm.position)
         ],
+        "withdrawn_arms": [
+            arm.name
+            for arm in sorted(experiment.arms.all(), key=lambda arm: arm.position)
+            if arm.version.status == ModelVersion.Status.FAILED
+        ],
     }
+
+
+def withdrawal(version: ModelVersion) -> str | None:
+    """Return why the system withdrew an arm's version (its file changed), or None while it can serve."""
+    if version.status != ModelVersion.Status.FAILED:
+        return None
+    return version.error or "its file no longer verifies"
+
+
+def withdrawn_arms(experiment: Experiment) -> QuerySet[Arm]:
+    """Return the arms of ``experiment`` whose version the system withdrew, in position order."""
+    return (
+        experiment.arms.select_related("version", "experiment")
+        .filter(version__status=ModelVersion.Status.FAILED)
+        .order_by("position")
+    )

@@ -19,7 +19,13 @@ from modelstore.bundles import KINDS
 from modelstore.models import ModelVersion
 from modelstore.services import version_activate
 
-from .exceptions import ExperimentError, ExperimentNotRunning, ExperimentRunning, InvalidArms
+from .exceptions import (
+    ArmWithdrawn,
+    ExperimentError,
+    ExperimentNotRunning,
+    ExperimentRunning,
+    InvalidArms,
+)
 from .models import Arm, Experiment, ExperimentChange
 
 PERMISSION = "modelstore.activate_modelversion"
@@ -100,6 +106,25 @@ def experiment_start(
     return experiment
 
 
+def _promotable(experiment, promote):
+    """Return the version of the candidate arm to promote, or raise saying why it cannot be."""
+    version_id = promote.pk if isinstance(promote, ModelVersion) else promote
+    # Locked as activation locks them, so a withdrawal cannot slip between this check and it.
+    list(ModelVersion.objects.select_for_update().filter(kind=experiment.kind).order_by("pk"))
+    arm = experiment.arms.select_related("version").filter(version_id=version_id).first()
+    if arm is None:
+        raise InvalidArms(f"version {version_id} is not an arm of experiment {experiment.pk}")
+    if arm.is_control:
+        raise InvalidArms(f"version {arm.version.label} is the control; stop with keep_control instead")
+    if arm.version.status == ModelVersion.Status.FAILED:
+        raise ArmWithdrawn(
+            f"arm {arm.name} ({arm.version.label}) was withdrawn by the system and cannot be promoted: "
+            f"{arm.version.error or 'its file no longer verifies'}; stop with keep_control, or "
+            "promote another candidate"
+        )
+    return arm.version
+
+
 def _checked_arms(kind, arms, rows):
     """Return the arms' versions and shares, or raise ``InvalidArms`` saying what is wrong."""
     versions, shares = [], []
@@ -147,9 +172,11 @@ def experiment_stop(
 ) -> Experiment:
     """Stop a running experiment, keeping the control or promoting a candidate's version.
 
-    Promotion is an ordinary audited activation (``version_activate``); the version must be a
-    candidate of this experiment. Exactly one of ``keep_control`` and ``promote`` is given.
-    Raise ``ExperimentNotRunning``, ``InvalidArms`` or the activation's own refusals.
+    Promotion is an ordinary audited activation (``version_activate``), made once the
+    experiment has ended; the version must be a candidate of this experiment, and not one the
+    system withdrew (``ArmWithdrawn``). Exactly one of ``keep_control`` and ``promote`` is given.
+    Raise ``ExperimentNotRunning``, ``InvalidArms``, ``ArmWithdrawn`` or the activation's own
+    refusals.
     """
     if keep_control == (promote is not None):
         raise ExperimentError(
@@ -160,14 +187,9 @@ def experiment_stop(
         raise ExperimentNotRunning(f"experiment {experiment.pk} is not running")
     promoted = None
     if promote is not None:
-        version_id = promote.pk if isinstance(promote, ModelVersion) else promote
-        arm = locked.arms.select_related("version").filter(version_id=version_id).first()
-        if arm is None:
-            raise InvalidArms(f"version {version_id} is not an arm of experiment {locked.pk}")
-        if arm.is_control:
-            raise InvalidArms(f"version {arm.version.label} is the control; stop with keep_control instead")
-        promoted = arm.version
-        version_activate(version=promoted, user=user)
+        promoted = _promotable(locked, promote)
+    # The experiment ends first: activation refuses while one runs (``guards``). Both are in
+    # this transaction, so a refused promotion leaves the experiment running.
     locked.status = Experiment.Status.STOPPED
     locked.ended_at = timezone.now()
     locked.ended_by = user
@@ -175,6 +197,8 @@ def experiment_stop(
     locked.promoted_version = promoted
     locked.reason = reason
     locked.save(update_fields=["status", "ended_at", "ended_by", "outcome", "promoted_version", "reason"])
+    if promoted is not None:
+        version_activate(version=promoted, user=user)
     action = ExperimentChange.Action.PROMOTED if promoted else ExperimentChange.Action.STOPPED
     ExperimentChange.objects.create(experiment=locked, action=action, by=user, reason=reason)
     message = f"Stopped; promoted {promoted.label}." if promoted else "Stopped; kept the control."

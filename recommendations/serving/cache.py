@@ -43,7 +43,7 @@ from modelstore.bundles import CB, CF, KINDS
 from .exceptions import BundleFileChanged, ModelUnavailable
 from .experiments import ExperimentsMixin
 from .fallback import FallbackMixin
-from .health import plain_reasons
+from .health import plain_reasons, withdrawn_arm_reasons
 from .loading import BUNDLE, load
 from .state import ARTIFACT_SETTINGS, KindState, LoadError
 from .watcher import ChecksMixin, Watcher
@@ -150,7 +150,9 @@ class ModelCache(ChecksMixin, FallbackMixin, ExperimentsMixin):
         except ModelUnavailable:
             can_serve = False
         models = {kind: self._states[kind].describe() for kind in KINDS}
+        withdrawn_arms = self.describe_withdrawn_arms()
         reasons = plain_reasons(models, registry_unreadable=bool(self.check_error))
+        reasons += withdrawn_arm_reasons(withdrawn_arms)
         status = "unavailable" if not can_serve else "degraded" if reasons else "ok"
         return {
             "status": status,
@@ -163,6 +165,7 @@ class ModelCache(ChecksMixin, FallbackMixin, ExperimentsMixin):
             "check_error": self.check_error,
             "models": models,
             "experiments": self.describe_experiments(),
+            "withdrawn_arms": withdrawn_arms,
         }
 
     # --- loading --------------------------------------------------------------------------

@@ -11,8 +11,11 @@ name no experiment. A stopped experiment's split is dropped at the next check, a
 the candidates' models (their files are closed when no request holds them any more).
 
 A served arm's file is checked like the active one: one ``fstat`` per request, and its
-identity at every check. A changed file drops the split (answers come from the active version,
-uncounted) until the arm loads again.
+identity at every check. A changed file drops the split at once (answers come from the active
+version, uncounted); the next check loads the arm again, and when its content is not what the
+registry verified (not a mere ``touch``) the arm's version is withdrawn as an active one would
+be (``version_quarantine``: ``failed``, with the reason). An experiment with a withdrawn arm is
+not served by any process; health and the experiment name the arm until someone stops it.
 """
 
 from __future__ import annotations
@@ -25,9 +28,12 @@ from pathlib import Path
 from django.conf import settings
 from django.db import DatabaseError
 
+from modelstore import services
+from modelstore.models import ModelVersion
 from recommendations.experiments import selectors as experiment_selectors
 from recommendations.experiments.assignment import Assignment, unit_interval
 
+from .exceptions import BundleFileChanged
 from .loading import LoadedModel, load
 from .state import bundle_target
 
@@ -86,6 +92,8 @@ class ExperimentsMixin:
     def _init_experiments(self):
         self._experiments: dict[str, ServedExperiment] = {}
         self._arm_errors: dict[tuple, float] = {}  # a target's key → monotonic time it may be retried
+        # kind → (experiment id, {arm name: (version id, label, reason)}) of arms withdrawn
+        self._withdrawn_arms: dict[str, tuple[int, dict[str, tuple[int, str, str]]]] = {}
         self.experiment_error: str | None = None
 
     # --- what requests call -------------------------------------------------------------
@@ -124,6 +132,19 @@ class ExperimentsMixin:
             for kind, served in self._experiments.items()
         }
 
+    def describe_withdrawn_arms(self):
+        """Return, per kind, the running experiment not served because arms of it were withdrawn."""
+        return {
+            kind: {
+                "experiment": experiment_id,
+                "arms": {
+                    name: {"version": version_id, "label": label, "reason": reason}
+                    for name, (version_id, label, reason) in arms.items()
+                },
+            }
+            for kind, (experiment_id, arms) in self._withdrawn_arms.items()
+        }
+
     # --- the check --------------------------------------------------------------------------
 
     def _check_experiments(self, now):
@@ -134,12 +155,21 @@ class ExperimentsMixin:
             self.experiment_error = f"the experiments could not be read: {exc}"
             return  # the splits served keep serving, as loaded models do
         self.experiment_error = None
+        self._withdrawn_arms = {
+            kind: (plan.experiment_id, withdrawn)
+            for kind, plan in plans.items()
+            if (
+                withdrawn := {
+                    arm.name: (arm.version_id, arm.label, arm.error) for arm in plan.arms if arm.withdrawn
+                }
+            )
+        }
         for kind in list(self._experiments):
-            if kind not in plans:
+            if kind not in plans or kind in self._withdrawn_arms:
                 self._drop_experiment(kind, self._experiments[kind])
         for kind, plan in plans.items():
-            if kind not in self._states:
-                continue
+            if kind not in self._states or kind in self._withdrawn_arms:
+                continue  # a withdrawn arm cannot serve: the active version answers, uncounted
             served = self._experiments.get(kind)
             if served is not None and served.key == plan.key and not self._arms_changed(served):
                 continue
@@ -166,14 +196,14 @@ class ExperimentsMixin:
         """Return a ServedExperiment with a model for every arm of ``plan``, or None."""
         arms = []
         for arm in plan.arms:
-            model = self._arm_model(plan.kind, arm, served, now)
+            model = self._arm_model(plan.experiment_id, plan.kind, arm, served, now)
             if model is None:
                 return None
             arms.append(ServedArm(arm.arm_id, arm.name, arm.version_id, arm.is_control, model))
         assignment = Assignment(plan.experiment_id, [arm.share for arm in plan.arms])
         return ServedExperiment(plan.experiment_id, plan.kind, plan.key, assignment, tuple(arms))
 
-    def _arm_model(self, kind, arm, served, now):
+    def _arm_model(self, plan_id, kind, arm, served, now):
         target = bundle_target(
             kind, {"id": arm.version_id, "label": arm.label, "file": arm.file, "sha256": arm.sha256}
         )
@@ -184,6 +214,10 @@ class ExperimentsMixin:
             return None
         try:
             model = load(target, stamp_dir=Path(settings.HYBRIDREC_BUNDLE_CACHE_DIR))
+        except BundleFileChanged as exc:  # its content is not what was verified: withdraw it
+            self._arm_errors[target.key] = time.monotonic() + self.retry_seconds
+            self._withdraw_arm(plan_id, kind, arm, str(exc))
+            return None
         except Exception as exc:  # the split waits; the active version keeps answering
             self._arm_errors[target.key] = time.monotonic() + self.retry_seconds
             self.experiment_error = f"arm {arm.name} ({target.label}) could not be loaded: {exc}"
@@ -192,6 +226,21 @@ class ExperimentsMixin:
         self._arm_errors.pop(target.key, None)
         logger.info("loaded experiment arm %s %s in %.3f s", kind, target.label, model.load_seconds)
         return model
+
+    def _withdraw_arm(self, experiment_id, kind, arm, reason):
+        """Have the registry withdraw an arm's version whose file changed, and say so in health."""
+        logger.error(
+            "experiment %s arm %s (%s) stops being served: %s", experiment_id, arm.name, arm.label, reason
+        )
+        _, withdrawn = self._withdrawn_arms.get(kind, (experiment_id, {}))
+        self._withdrawn_arms = {
+            **self._withdrawn_arms,
+            kind: (experiment_id, {**withdrawn, arm.name: (arm.version_id, arm.label, reason)}),
+        }
+        try:
+            services.version_quarantine(version=ModelVersion(pk=arm.version_id, kind=kind), reason=reason)
+        except DatabaseError as exc:  # tried again when the arm is retried (``retry_seconds``)
+            self._registry_unreadable(exc)
 
     def loaded_model(self, target):
         """Return a model this process already holds for ``target`` (same version and file), or None."""

@@ -16,7 +16,6 @@ from django.utils import timezone
 
 from modelstore import selectors, services, storage
 from modelstore.bundles import BundleError
-from modelstore.bundles.stamps import ensure_verified
 from modelstore.models import ModelVersion
 
 from .loading import Target, files_target
@@ -112,8 +111,9 @@ class FallbackMixin:
 def content_unchanged(target: Target) -> bool:
     """Return True if ``target``'s file is still there and still holds the verified content."""
     try:
-        path = storage.local_path(target.file_name, target.sha256)
-        ensure_verified(path, target.sha256, stamp_dir=Path(settings.HYBRIDREC_BUNDLE_CACHE_DIR))
+        storage.verified_path(
+            target.file_name, target.sha256, stamp_dir=Path(settings.HYBRIDREC_BUNDLE_CACHE_DIR)
+        )
     except (BundleError, OSError):
         return False
     return True

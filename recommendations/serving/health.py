@@ -58,6 +58,36 @@ def plain_reasons(models, *, registry_unreadable):
     return reasons
 
 
+def withdrawn_arm_reasons(withdrawn_arms):
+    """Return why a running experiment is not served: arms of it were withdrawn (plain words).
+
+    ``withdrawn_arms`` is ``{kind: {"experiment", "arms": {name: {"version", "label", "reason"}}}}``.
+    """
+    reasons = []
+    for kind, described in withdrawn_arms.items():
+        for name, arm in described["arms"].items():
+            reasons.append(
+                f"{kind} experiment {described['experiment']} is not served: the version {arm['label']} "
+                f"of its arm {name} was withdrawn by the system (its file {_what(arm['reason'])}); "
+                "the active version answers, uncounted, until the experiment is stopped"
+            )
+    return reasons
+
+
+def public_withdrawn_arms(withdrawn_arms):
+    """Return the withdrawn arms without their reasons (which may name files)."""
+    return {
+        kind: {
+            "experiment": described["experiment"],
+            "arms": {
+                name: {"version": arm["version"], "label": arm["label"]}
+                for name, arm in described["arms"].items()
+            },
+        }
+        for kind, described in withdrawn_arms.items()
+    }
+
+
 def _what(reason):
     """Return what happened to a faulty file, in words that name no file and quote no error."""
     if "deleted" in reason:
@@ -90,6 +120,7 @@ def summary(cache, *, detail=False):
             for kind, described in report["models"].items()
         },
         "experiments": report["experiments"],
+        "withdrawn_arms": public_withdrawn_arms(report["withdrawn_arms"]),
     }
 
 

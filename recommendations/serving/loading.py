@@ -1,7 +1,8 @@
 """What the cache loads: a target (a registry version or an artifacts folder) turned into an engine.
 
-Bundles open memory-mapped through ``modelstore.bundles.open_bundle`` after ``ensure_verified``
-has checked that the file is the one the registry verified. Artifacts folders go through
+Bundles open memory-mapped through ``modelstore.bundles.open_bundle`` after
+``storage.verified_path`` has checked that the file is the one the registry verified (a bad
+node-cache copy of a remote file is downloaded again first: only bad stored content is refused). Artifacts folders go through
 ``modelstore.bundles.read_artifacts``, which may import pandas; bundles never do.
 """
 
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from modelstore import node_cache, storage
 from modelstore.bundles import CB, CF, CorruptBundle, IncompatibleBundle, open_bundle, read_artifacts
-from modelstore.bundles.stamps import ensure_verified, file_identity
+from modelstore.bundles.stamps import file_identity
 from modelstore.services import bundle_limits
 
 from ..engines import CBEngine, CFEngine, Engine
@@ -129,9 +130,8 @@ def load(target, *, stamp_dir):
     hashed = False
     path = identity = handle = handle_stat = None
     if target.source == BUNDLE:
-        path = storage.local_path(target.file_name, target.sha256)
         try:
-            hashed = ensure_verified(path, target.sha256, stamp_dir=stamp_dir)
+            path, hashed = storage.verified_path(target.file_name, target.sha256, stamp_dir=stamp_dir)
             identity = file_identity(path)
         except FileNotFoundError as exc:
             raise BundleFileChanged(f"the file of {target.kind} version {target.label} was deleted") from exc

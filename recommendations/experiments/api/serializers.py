@@ -68,6 +68,9 @@ class ArmAnswer(serializers.Serializer):
     share = serializers.FloatField()
     is_control = serializers.BooleanField()
     position = serializers.IntegerField()
+    withdrawn = serializers.CharField(
+        allow_null=True, help_text="Why the system withdrew this arm's version (its file changed), else null."
+    )
 
 
 class ExperimentAnswer(serializers.Serializer):
@@ -85,6 +88,10 @@ class ExperimentAnswer(serializers.Serializer):
     promoted_version = serializers.IntegerField(allow_null=True)
     reason = serializers.CharField(allow_blank=True)
     arms = ArmAnswer(many=True)
+    withdrawn_arms = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Arms whose version was withdrawn: the split is not served; stop it.",
+    )
 
 
 class RateResult(serializers.Serializer):
