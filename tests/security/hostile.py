@@ -486,15 +486,29 @@ def colliding_frozenset(count=50_000):
 
 
 def metadata_dag(levels=14, fanout=8):
-    """A bundle whose metadata is one list reused through the memo: ``fanout ** levels`` leaves as JSON."""
-    memo = 200
-    opcodes = pickle.EMPTY_LIST + pickle.BINPUT + bytes([memo])
+    """A valid CF bundle whose metadata holds one list reused through the memo: ``fanout ** levels`` leaves as JSON."""
+    placeholder = "@@metadata-dag@@"
+    doc = _good_document()
+    # Protocol 3 has no frames, so opcodes can be put in place of the placeholder's.
+    data = pickle.dumps({**doc, "metadata": {**doc["metadata"], "dag": placeholder}}, protocol=3)
+    spelled = pickle.BINUNICODE + len(placeholder).to_bytes(4, "little") + placeholder.encode()
+    memo = 10**6  # far above the indices the pickler used
+
+    def put(index):
+        return pickle.LONG_BINPUT + index.to_bytes(4, "little")
+
+    def get(index):
+        return pickle.LONG_BINGET + index.to_bytes(4, "little")
+
+    opcodes = pickle.EMPTY_LIST + put(memo)
     for level in range(1, levels + 1):
-        previous = pickle.BINGET + bytes([memo + level - 1])
         # Only the memo keeps the level below: the stack holds just the newest list.
-        opcodes += pickle.POP + pickle.EMPTY_LIST + pickle.MARK + previous * fanout + pickle.APPENDS
-        opcodes += pickle.BINPUT + bytes([memo + level])
-    return document(metadata=Raw(pickle.EMPTY_DICT + fragment("dag") + Raw(opcodes) + pickle.SETITEM))
+        opcodes += (
+            pickle.POP + pickle.EMPTY_LIST + pickle.MARK + get(memo + level - 1) * fanout + pickle.APPENDS
+        )
+        opcodes += put(memo + level)
+    assert data.count(spelled) == 1
+    return data.replace(spelled, opcodes)
 
 
 def csv_gz_long_header(path, header_bytes=400 * MiB):
