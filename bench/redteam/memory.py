@@ -14,6 +14,14 @@ def _status_kb(pid, name):
     raise LookupError(f"{name} not in /proc/{pid}/status")
 
 
+def peak_kb(pid):
+    """Return the peak resident kB of a running process, or None when it is gone."""
+    try:
+        return _status_kb(pid, "VmHWM")
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
 def reset_peaks(pids):
     """Reset the peaks of ``pids``; return ``{pid: resident kB now}``, the baseline of the growth."""
     baseline = {}
