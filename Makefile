@@ -19,11 +19,11 @@ DEMO_ENV = DATABASE_URL=sqlite:///$(abspath $(DEMO_DIR))/db.sqlite3 MEDIA_ROOT=$
 # one progress line per package (deploy/pip-progress.awk), which also drops the warnings a pip
 # config that lists index folders missing on this machine prints twice per package.
 # Tests that start servers, a browser, Spark or an S3 API: `make test-slow` runs them.
-SLOW_SUITES = slow or gunicorn or browser or multinode or spark or schemathesis
+SLOW_SUITES = slow or gunicorn or browser or multinode or spark or schemathesis or attack
 PIP_INSTALL = $(PY) -m pip install --no-compile --disable-pip-version-check --progress-bar off
 PIP_FILTER = 2>&1 | awk -f deploy/pip-progress.awk
 
-.PHONY: install install-dev demo demo-data demo-reset-password test test-slow lint format serve worker bench bench-quick bench-serve soak clean-demo
+.PHONY: install install-dev demo demo-data demo-reset-password test test-slow lint format serve worker bench bench-quick bench-serve soak attack clean-demo
 
 $(PY):
 	@echo "Creating $(VENV) and installing the requirements: about two minutes on a fresh machine"
@@ -105,6 +105,10 @@ bench-serve: install-dev
 ## soak: SOAK_SECONDS (300) of mixed traffic against gunicorn, an activation every 30 s; fails on 5xx or memory growth.
 soak: install-dev
 	SOAK_SECONDS=$${SOAK_SECONDS:-300} $(PY) bench/soak.py
+
+## attack: the red-team run: every hostile family through its doors on gunicorn over a throwaway PostgreSQL database.
+attack: install-dev
+	$(PY) -m bench.redteam
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

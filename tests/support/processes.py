@@ -7,6 +7,7 @@ group. Importable from ``bench/`` once the repository root is on ``sys.path``; k
 """
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -161,11 +162,14 @@ def gunicorn(
     ready_statuses=(200,),
     ready_timeout_seconds=READY_SECONDS,
     log_mode="w",
+    memory_limit_bytes=None,
 ):
     """Run gunicorn (``hybridrec/gunicorn.conf.py``) on a free loopback port until the block ends.
 
     Yields a Server once ``ready_path`` answered with one of ``ready_statuses`` (None: any); fails with the log's tail when gunicorn exits
-    early or never answers. Stops the whole process group afterwards.
+    early or never answers. Stops the whole process group afterwards. ``memory_limit_bytes`` caps
+    the address space of gunicorn and its workers (RLIMIT_AS): an allocation past it fails in that
+    process instead of the machine running out of memory.
     """
     port = free_port()
     env = {
@@ -183,6 +187,7 @@ def gunicorn(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=address_space_limit(memory_limit_bytes),
         )
         server = Server(
             url=f"http://127.0.0.1:{port}", port=port, env=env, process=process, log_path=log_path
@@ -205,6 +210,17 @@ def gunicorn(
             yield server
         finally:
             stop(process)
+
+
+def address_space_limit(limit_bytes):
+    """Return a ``preexec_fn`` that caps the child's address space at ``limit_bytes`` (None: no cap)."""
+    if limit_bytes is None:
+        return None
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+
+    return limit
 
 
 def worker_pids(url, count, *, timeout=READY_SECONDS, headers=None):

@@ -1,0 +1,1 @@
+"""The red-team run (``make attack``): hostile families against a real gunicorn over PostgreSQL."""
