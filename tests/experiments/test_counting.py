@@ -1,5 +1,6 @@
 """Counts nobody can inflate: what counts once, what never counts, and a results read that stays fast."""
 
+import io
 import json
 import random
 import time
@@ -7,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -266,3 +268,29 @@ def test_500_answers_and_10_000_events_of_one_customer_leave_the_results_read_un
     assert (control["served"], control["answers"], control["impressions"]) == (1, 500, 10)
     assert reading < 1.0, reading
     assert writing < 20.0, writing  # 10 batches of 1,000: the count does not grow with the 500 answers
+
+
+def test_recount_experiment_repairs_counts_written_behind_the_counters_back(experiment):
+    served = timezone.now() - timedelta(minutes=5)
+    arm = experiment.arms.get(name="B")
+    Exposure.objects.create(
+        experiment=experiment, arm=arm, request_id="r1", customer_id="c1", items=["i1"], served_at=served
+    )
+    Event.objects.create(type="click", customer_id="c1", item_id="i1", request_id="r1")
+    assert arm_counts(experiment, "B")["clicks"] == 0
+    out = io.StringIO()
+    call_command("recount_experiment", str(experiment.pk), stdout=out)
+    assert arm_counts(experiment, "B") == {
+        "served": 1,
+        "answers": 1,
+        "impressions": 0,
+        "clicks": 1,
+        "add_to_carts": 0,
+        "purchases": 0,
+    }
+    assert "1 event counts attributed" in out.getvalue()
+
+
+def test_recount_experiment_of_no_experiment_is_a_one_line_error():
+    with pytest.raises(CommandError, match="no experiment with id '999'"):
+        call_command("recount_experiment", "999")
