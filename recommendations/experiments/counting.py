@@ -18,6 +18,7 @@ index probe per row written: the cost of a write never grows with what is alread
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -52,11 +53,22 @@ def _table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def _values(rows: list[tuple]) -> tuple[str, list]:
-    """Return ``VALUES (...), (...)`` text and its flat parameters for ``rows`` of equal length."""
-    width = len(rows[0])
-    text = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(rows))
-    return text, [value for row in rows for value in row]
+def _rows(name: str, columns: str, rows: list[tuple]) -> tuple[str, list]:
+    """Return a CTE ``name(columns)`` holding ``rows``, and its parameters: one per column, not per value.
+
+    ``columns`` is "name type, …" (PostgreSQL types). PostgreSQL unnests one array per column;
+    SQLite reads one JSON array of rows. A query of a few parameters is cheap for the driver to
+    bind; thousands of placeholders cost more than the query itself.
+    """
+    names, types = zip(*(column.split() for column in columns.split(",")), strict=True)
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{kind}[]" for kind in types)
+        return f"{name}({', '.join(names)}) AS (SELECT * FROM unnest({arrays}))", [
+            list(c) for c in zip(*rows, strict=True)
+        ]
+    picks = ", ".join(f"value ->> {n}" for n in range(len(names)))
+    text = json.dumps([[str(v) if isinstance(v, datetime) else v for v in row] for row in rows])
+    return f"{name}({', '.join(names)}) AS (SELECT {picks} FROM json_each(%s))", [text]
 
 
 def _time(value: datetime):
@@ -79,10 +91,14 @@ def _tally_add(counts: dict[tuple[int, int, str, datetime], int]) -> None:
     keys = sorted(counts)
     for start in range(0, len(keys), CHUNK):
         rows = [(e, a, m, _time(h), counts[(e, a, m, h)]) for e, a, m, h in keys[start : start + CHUNK]]
-        text, params = _values(rows)
+        cte, params = _rows(
+            "r", "experiment_id bigint, arm_id bigint, metric text, hour timestamptz, n bigint", rows
+        )
         with connection.cursor() as cursor:
+            # "WHERE true": SQLite would read ON CONFLICT as a join's ON otherwise.
             cursor.execute(
-                f"INSERT INTO {table} (experiment_id, arm_id, metric, hour, n) VALUES {text} "
+                f"WITH {cte} INSERT INTO {table} (experiment_id, arm_id, metric, hour, n) "
+                "SELECT experiment_id, arm_id, metric, hour, n FROM r WHERE true "
                 f"ON CONFLICT (arm_id, metric, hour) DO UPDATE SET n = {table}.n + excluded.n",
                 params,
             )
@@ -101,10 +117,15 @@ def _attribute(candidates: dict[tuple[int, str, str, str], tuple[int, datetime]]
             (e, candidates[(e, c, i, t)][0], c, i, t, _time(candidates[(e, c, i, t)][1]))
             for e, c, i, t in chunk
         ]
-        text, params = _values(rows)
+        cte, params = _rows(
+            "r",
+            "experiment_id bigint, arm_id bigint, customer_id text, item_id text, type text, at timestamptz",
+            rows,
+        )
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {table} (experiment_id, arm_id, customer_id, item_id, type, at) VALUES {text} "
+                f"WITH {cte} INSERT INTO {table} (experiment_id, arm_id, customer_id, item_id, type, at) "
+                "SELECT experiment_id, arm_id, customer_id, item_id, type, at FROM r WHERE true "
                 "ON CONFLICT (experiment_id, customer_id, item_id, type) DO NOTHING "
                 "RETURNING experiment_id, customer_id, item_id, type",
                 params,
@@ -148,21 +169,21 @@ def exposures_count(*, rows: list[tuple]) -> int:
 
 
 def _served_record(rows: list[tuple]) -> int:
-    ServedItem.objects.bulk_create(
-        [
-            ServedItem(
-                experiment_id=experiment_id,
-                arm_id=arm_id,
-                request_id=request_id,
-                customer_id=customer_id,
-                item_id=item,
-                served_at=served_at,
+    items = [
+        (experiment_id, arm_id, request_id, customer_id, item, _time(served_at))
+        for request_id, experiment_id, arm_id, customer_id, shown, served_at in rows
+        for item in dict.fromkeys(shown)
+    ]
+    columns = "experiment_id bigint, arm_id bigint, request_id text, customer_id text, item_id text, served_at timestamptz"
+    for start in range(0, len(items), CHUNK):
+        cte, params = _rows("r", columns, items[start : start + CHUNK])
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH {cte} INSERT INTO {_table(ServedItem)} "
+                "(experiment_id, arm_id, request_id, customer_id, item_id, served_at) "
+                "SELECT experiment_id, arm_id, request_id, customer_id, item_id, served_at FROM r",
+                params,
             )
-            for request_id, experiment_id, arm_id, customer_id, items, served_at in rows
-            for item in dict.fromkeys(items)
-        ],
-        batch_size=CHUNK,
-    )
     counts: dict = defaultdict(int)
     first: dict = {}
     for _request_id, experiment_id, arm_id, customer_id, _items, served_at in rows:
@@ -174,10 +195,13 @@ def _served_record(rows: list[tuple]) -> int:
     keys = sorted(first)
     for start in range(0, len(keys), CHUNK):
         chunk = [(e, first[(e, c)][0], c, _time(first[(e, c)][1])) for e, c in keys[start : start + CHUNK]]
-        text, params = _values(chunk)
+        cte, params = _rows(
+            "r", "experiment_id bigint, arm_id bigint, customer_id text, first_served_at timestamptz", chunk
+        )
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {table} (experiment_id, arm_id, customer_id, first_served_at) VALUES {text} "
+                f"WITH {cte} INSERT INTO {table} (experiment_id, arm_id, customer_id, first_served_at) "
+                "SELECT experiment_id, arm_id, customer_id, first_served_at FROM r WHERE true "
                 "ON CONFLICT (experiment_id, customer_id) DO NOTHING RETURNING experiment_id, customer_id",
                 params,
             )
@@ -218,33 +242,46 @@ def _events_for_answers(rows: list[tuple]) -> int:
             (e, a, r, c, i, _time(s - skew), _time(s + window), _time(periods[e][0]), _time(periods[e][1]))
             for e, a, r, c, i, s in ordered[start : start + CHUNK]
         ]
-        text, params = _values(chunk)
-        # Two probes per item and type, each the first row of an index range: MIN over
-        # (customer_id, item_id, type, at) or over request_id.
-        query = f"""
-            WITH v(experiment_id, arm_id, request_id, customer_id, item_id, lo, hi, since, until)
-                AS (VALUES {text}),
-            t(type) AS (VALUES {types})
-            SELECT v.experiment_id, v.arm_id, v.customer_id, v.item_id, t.type,
-                (SELECT MIN(e.at) FROM {event} e
-                 WHERE e.request_id = v.request_id AND e.customer_id = v.customer_id
-                   AND e.item_id = v.item_id AND e.type = t.type AND e.at >= v.lo
-                   AND e.received_at >= v.since AND e.received_at <= v.until),
-                (SELECT MIN(e.at) FROM {event} e
-                 WHERE e.customer_id = v.customer_id AND e.item_id = v.item_id AND e.type = t.type
-                   AND e.at >= v.lo AND e.at <= v.hi AND e.request_id IS NULL
-                   AND e.received_at >= v.since AND e.received_at <= v.until)
-            FROM v CROSS JOIN t
+        values, params = _rows(
+            "v",
+            "experiment_id bigint, arm_id bigint, request_id text, customer_id text, item_id text, "
+            "lo timestamptz, hi timestamptz, since timestamptz, until timestamptz",
+            chunk,
+        )
+        received = "e.received_at >= v.since AND e.received_at <= v.until"
+        # Events naming the answer: one probe of the request_id index per item shown.
+        by_request = f"""
+            WITH {values}
+            SELECT v.experiment_id, v.arm_id, v.customer_id, v.item_id, e.type, MIN(e.at)
+            FROM v JOIN {event} e ON e.request_id = v.request_id
+            WHERE e.customer_id = v.customer_id AND e.item_id = v.item_id AND e.at >= v.lo AND {received}
+            GROUP BY v.experiment_id, v.arm_id, v.customer_id, v.item_id, e.type
         """
+        # Events matched by time: one probe of the partial index of events without a request id
+        # per item shown; only where one is in the window, the earliest of each type (its first row).
+        by_time = f"""
+            WITH {values}, t(type) AS (VALUES {types})
+            SELECT w.experiment_id, w.arm_id, w.customer_id, w.item_id, t.type,
+                (SELECT MIN(e.at) FROM {event} e
+                 WHERE e.customer_id = w.customer_id AND e.item_id = w.item_id AND e.type = t.type
+                   AND e.request_id IS NULL AND e.at >= w.lo AND e.at <= w.hi
+                   AND e.received_at >= w.since AND e.received_at <= w.until)
+            FROM (SELECT * FROM v WHERE EXISTS (
+                    SELECT 1 FROM {event} e WHERE e.customer_id = v.customer_id AND e.item_id = v.item_id
+                    AND e.request_id IS NULL AND e.at >= v.lo AND e.at <= v.hi AND {received})) w
+            CROSS JOIN t
+        """
+        found = []
         with connection.cursor() as cursor:
-            cursor.execute(query, params + list(EVENT_TYPES))
-            found = cursor.fetchall()
-        for experiment_id, arm_id, customer_id, item_id, kind, by_request, by_time in found:
-            times = [_aware(at) for at in (by_request, by_time) if at is not None]
-            if not times:
+            cursor.execute(by_request, params)
+            found += cursor.fetchall()
+            cursor.execute(by_time, params + list(EVENT_TYPES))
+            found += cursor.fetchall()
+        for experiment_id, arm_id, customer_id, item_id, kind, at in found:
+            if at is None:
                 continue
             key = (experiment_id, customer_id, item_id, kind)
-            at = min(times)
+            at = _aware(at)
             if key not in candidates or at < candidates[key][1]:
                 candidates[key] = (arm_id, at)
     return _attribute(candidates)
@@ -290,11 +327,19 @@ def _answers_for_events(events: list[Event], now: datetime) -> int:
                 (c, i, t, r, _time(at), _time(at - window), _time(at + skew))
                 for c, i, t, r, at in rows[start : start + CHUNK]
             ]
-            text, params = _values(chunk)
+            rows_cte, params = _rows(
+                "b",
+                "customer_id text, item_id text, type text, request_id text, at timestamptz, "
+                "lo timestamptz, hi timestamptz",
+                chunk,
+            )
+            # The arm is the customer's (one probe); the match is one probe of an index of served items.
             query = f"""
-                WITH b(customer_id, item_id, type, request_id, at, lo, hi) AS (VALUES {text})
-                SELECT x.arm_id, b.customer_id, b.item_id, b.type, b.at
-                FROM b JOIN {customers} x ON x.experiment_id = %s AND x.customer_id = b.customer_id
+                WITH {rows_cte}
+                SELECT (SELECT x.arm_id FROM {customers} x
+                        WHERE x.experiment_id = %s AND x.customer_id = b.customer_id) AS arm_id,
+                    b.customer_id, b.item_id, b.type, b.at
+                FROM b
                 WHERE (b.request_id IS NOT NULL AND EXISTS (
                         SELECT 1 FROM {served} s WHERE s.request_id = b.request_id AND s.item_id = b.item_id
                         AND s.customer_id = b.customer_id AND s.experiment_id = %s AND s.served_at <= b.hi))
@@ -306,6 +351,8 @@ def _answers_for_events(events: list[Event], now: datetime) -> int:
                 cursor.execute(query, [*params, experiment_id, experiment_id, experiment_id])
                 found = cursor.fetchall()
             for arm_id, customer_id, item_id, kind, at in found:
+                if arm_id is None:  # served items are written with their customer: a row in flight
+                    continue
                 key = (experiment_id, customer_id, item_id, kind)
                 at = _aware(at)
                 if key not in candidates or at < candidates[key][1]:

@@ -49,6 +49,12 @@ class Event(models.Model):
             models.Index(
                 fields=["customer_id", "item_id", "type", "at"], name="feedback_event_customer_item"
             ),
+            # ... and first whether the customer has any event without a request id in a window.
+            models.Index(
+                fields=["customer_id", "item_id", "at"],
+                condition=models.Q(request_id__isnull=True),
+                name="feedback_event_customer_untold",
+            ),
             # Results and exports read the events of a period.
             models.Index(fields=["received_at"], name="feedback_event_received"),
         ]
