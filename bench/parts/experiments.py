@@ -862,3 +862,7 @@ def run(ctx):
         notes=notes,
         data={"sizes": sizes, "calls": calls, "serving": serving, "events": events, "read": read},
     )
+
+
+if __name__ == "__main__":  # python -m bench.parts.experiments: the results read alone, full sizes
+    print(json.dumps(read_in_child(database_url(), plan(type("Quick", (), {"quick": False})()))))
