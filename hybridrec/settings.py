@@ -310,6 +310,9 @@ HYBRIDREC_EVENTS_MAX_AGE_SECONDS = env_int("HYBRIDREC_EVENTS_MAX_AGE_SECONDS", 7
 # An event without request_id counts for an experiment when the same customer was served the
 # item at most this many seconds before it (docs/EXPERIMENTS.md, "Attribution").
 HYBRIDREC_ATTRIBUTION_WINDOW = env_int("HYBRIDREC_ATTRIBUTION_WINDOW", 86400)
+# An event counts only after the answer it is matched to; a client clock this many seconds
+# behind the server's is forgiven (docs/EXPERIMENTS.md, "What counts once").
+HYBRIDREC_ATTRIBUTION_CLOCK_SKEW_SECONDS = env_int("HYBRIDREC_ATTRIBUTION_CLOCK_SKEW_SECONDS", 60)
 # The plan an experiment's results page reads its sample size from: the control's expected
 # click-through, the smallest absolute difference worth finding, the power to find it.
 HYBRIDREC_EXPERIMENT_BASELINE_RATE = env_float("HYBRIDREC_EXPERIMENT_BASELINE_RATE", 0.05)
@@ -321,6 +324,7 @@ for _name, _low in (
     ("HYBRIDREC_EVENTS_MAX_BODY_BYTES", 1024),
     ("HYBRIDREC_EVENTS_MAX_AGE_SECONDS", 1),
     ("HYBRIDREC_ATTRIBUTION_WINDOW", 0),
+    ("HYBRIDREC_ATTRIBUTION_CLOCK_SKEW_SECONDS", 0),
 ):
     if globals()[_name] < _low:
         raise ImproperlyConfigured(f"{_name}={globals()[_name]!r} must be at least {_low}.")

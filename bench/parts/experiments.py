@@ -18,6 +18,13 @@ Events (PostgreSQL only; without it the section says so): on the same server, wr
 for recommendations with a 50/50 experiment running, alternated. A 202 comes after the batch's
 insert committed, so the run counts the rows in the table against the events acknowledged.
 Target: ≥ 5,000 events/s while recommendations are served.
+
+Results read (PostgreSQL only): in a process of its own on a database of its own
+(``BENCH_DATABASE_URL`` with ``_results`` appended), answers are written through the exposure
+flusher's write and events through ``events_record`` (each counted as it is written), then
+``GET /api/v1/experiments/<id>/`` is read ten times. Baseline of the same run: counting the
+experiment's events once (``SELECT COUNT(*)``), the least a recomputation from the events must
+read. Target: a read under 1 s.
 """
 
 import json
@@ -67,6 +74,8 @@ def plan(ctx):
         "event_rounds": 2,
         "copy_rows": 200_000,
         "warm_up": True,
+        "read_answers": int(os.environ.get("BENCH_READ_ANSWERS", 100_000)),
+        "read_events": int(os.environ.get("BENCH_READ_EVENTS", 1_000_000)),
     }
 
 
@@ -558,10 +567,164 @@ def events_table(events, sizes):
     )
 
 
+# --- the results read -------------------------------------------------------------------------
+
+READ_TARGET_SECONDS = 1.0
+READ_SCRIPT = """
+import json, sys, django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from bench.parts.experiments import measure_read
+print(json.dumps(measure_read(int(sys.argv[1]), int(sys.argv[2]))))
+"""
+
+
+def read_in_child(url, sizes):
+    """Return ``measure_read`` run in a fresh Django process on a fresh database next to ``url``."""
+    parts = urlsplit(url)
+    own = urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_results"))
+    fresh_database(own)
+    with tempfile.TemporaryDirectory(prefix="hybridrec-bench-read-") as folder:
+        env = server.bench_env(Path(folder), DATABASE_URL=own, ALLOWED_HOSTS="testserver")
+        found = processes.run_python(
+            READ_SCRIPT, env, sizes["read_answers"], sizes["read_events"], timeout_seconds=7200
+        )
+    return json.loads(found)
+
+
+def measure_read(answers, events):
+    """Write ``answers`` answers and ``events`` events as serving and the events API do; time the results read.
+
+    Return the write rates, the read's median and worst of ten, and the baseline (Django set up).
+    """
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from rest_framework.test import APIClient
+
+    from modelstore.models import ModelVersion
+    from recommendations.experiments import exposures
+    from recommendations.experiments.models import Arm, Experiment
+    from recommendations.feedback.services import events_record
+
+    rng = np.random.default_rng(11)
+    versions = [
+        ModelVersion.objects.create(kind="cf", label=f"read-{n}", status="ready", sha256=f"{n:064d}")
+        for n in range(2)
+    ]
+    experiment = Experiment.objects.create(kind="cf", name="results read")
+    arms = [
+        Arm.objects.create(
+            experiment=experiment,
+            version=version,
+            share=0.5,
+            is_control=n == 0,
+            name="control" if n == 0 else "B",
+            position=n,
+        )
+        for n, version in enumerate(versions)
+    ]
+    customers = max(answers // 5, 1)  # five answers a customer on average
+    shown = []
+    started = time.perf_counter()
+    for start in range(0, answers, BATCH):
+        rows = []
+        for _n in range(start, min(start + BATCH, answers)):
+            customer = int(rng.integers(0, customers))
+            items = [f"I{int(i):05d}" for i in rng.choice(7214, size=10, replace=False)]
+            request_id = uuid.uuid4().hex
+            rows.append(
+                (request_id, experiment.pk, arms[customer % 2].pk, f"C{customer}", items, datetime.now(UTC))
+            )
+            shown.append((request_id, f"C{customer}", items))
+        exposures._write(rows)
+    answers_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    for start in range(0, events, EVENTS_PER_POST):
+        batch = []
+        for n in range(start, min(start + EVENTS_PER_POST, events)):
+            request_id, customer, items = shown[int(rng.integers(0, len(shown)))]
+            event = {
+                "type": "click" if n % 10 == 0 else "impression",
+                "customer_id": customer,
+                "item_id": items[int(rng.integers(0, 10))],
+            }
+            if n % 5:  # four in five name their answer; the others are matched by time
+                event["request_id"] = request_id
+            batch.append(event)
+        events_record(events=batch)
+    events_seconds = time.perf_counter() - started
+
+    client = APIClient()
+    client.force_authenticate(get_user_model().objects.create_superuser("bench-read", password=None))
+    path = f"/api/v1/experiments/{experiment.pk}/"
+    began = time.perf_counter()
+    client.get(path)  # the process's first request also loads the URLs and the API's modules
+    first = time.perf_counter() - began
+    reads, baseline, answer = [], [], None
+    for _ in range(10):
+        began = time.perf_counter()
+        answer = client.get(path)
+        reads.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT COUNT(*) FROM feedback_event WHERE received_at >= %s", [experiment.started_at]
+            )
+            stored = cursor.fetchone()[0]
+        baseline.append(time.perf_counter() - began)
+    assert answer is not None and answer.status_code == 200, answer
+    arms_read = answer.json()["results"]["arms"]
+    return {
+        "answers": answers,
+        "events": events,
+        "events_stored": stored,
+        "customers": customers,
+        "answers_per_second": answers / answers_seconds,
+        "events_per_second": events / events_seconds,
+        "read_median_s": float(np.median(reads)),
+        "read_max_s": max(reads),
+        "first_read_s": first,
+        "baseline_median_s": float(np.median(baseline)),
+        "impressions": sum(row["impressions"] for row in arms_read),
+        "clicks": sum(row["clicks"] for row in arms_read),
+        "served": sum(row["served"] for row in arms_read),
+    }
+
+
+def read_table(read):
+    return Table(
+        title=(
+            f"GET /api/v1/experiments/<id>/ after {read['answers']:,} answers and {read['events']:,} events "
+            "written and counted as they came (10 reads)"
+        ),
+        columns=["measured", "median s", "worst s", "× baseline"],
+        rows=[
+            [
+                "the results read",
+                f"{read['read_median_s']:.4f}",
+                f"{read['read_max_s']:.4f}",
+                f"{read['read_median_s'] / read['baseline_median_s']:.3f}",
+            ],
+            ["baseline: SELECT COUNT(*) of the events", f"{read['baseline_median_s']:.4f}", "", "1"],
+        ],
+        limit=(
+            f"Written meanwhile, counted as they came: {read['answers_per_second']:,.0f} answers/s through the "
+            f"exposure flusher's write, {read['events_per_second']:,.0f} events/s through events_record (one process)."
+        ),
+        note=(
+            f"The process's first request, not counted above, took {read['first_read_s']:.2f} s. "
+            f"{read['customers']:,} customers, answers of 10 items; {read['served']:,} customers served, "
+            f"{read['impressions']:,} impressions and {read['clicks']:,} clicks counted. "
+            f"Target: a read under {READ_TARGET_SECONDS:g} s."
+        ),
+    )
+
+
 # --- the section --------------------------------------------------------------------------------
 
 
-def verdicts(calls, serving, events):
+def verdicts(calls, serving, events, read=None):
     """Return plain sentences saying which targets were met."""
     lines = []
     worst = max(c["mean_us"] for c in calls if c["call"].startswith("assignment"))
@@ -606,6 +769,12 @@ def verdicts(calls, serving, events):
                 if kept
                 else "NOT every acknowledged event is stored once"
             )
+        )
+    if read is not None:
+        lines.append(
+            f"Results read after {read['events']:,} events and {read['answers']:,} answers: "
+            f"{read['read_median_s']:.3f} s (target < {READ_TARGET_SECONDS:g} s) — "
+            f"{'met' if read['read_max_s'] < READ_TARGET_SECONDS else 'NOT met'}"
         )
     return lines
 
@@ -667,10 +836,19 @@ def run(ctx):
             ctx.log("experiments: events through the batch endpoint, a 50/50 experiment running")
             events = measure_events(running, folder, staff, experiment_id, sizes, requests, url)
     serving.update(database=database, load_before=load_before, load_after=os.getloadavg()[0])
+    read = None
+    if not problem:
+        ctx.log(
+            f"experiments: the results read after {sizes['read_answers']:,} answers and "
+            f"{sizes['read_events']:,} events"
+        )
+        read = read_in_child(url, sizes)
     tables = [calls_table(calls, sizes["rounds"]), serving_table(serving, sizes, scale.label)]
-    notes = verdicts(calls, serving, events)
+    notes = verdicts(calls, serving, events, read)
     if "skipped" not in events:
         tables.append(events_table(events, sizes))
+    if read is not None:
+        tables.append(read_table(read))
     chart(serving, ctx.chart_path("experiments.png"))
     return Section(
         key="experiments",
@@ -682,5 +860,9 @@ def run(ctx):
             Chart(path="experiments.png", alt="Requests/s and p99 without and with an experiment, per run")
         ],
         notes=notes,
-        data={"sizes": sizes, "calls": calls, "serving": serving, "events": events},
+        data={"sizes": sizes, "calls": calls, "serving": serving, "events": events, "read": read},
     )
+
+
+if __name__ == "__main__":  # python -m bench.parts.experiments: the results read alone, full sizes
+    print(json.dumps(read_in_child(database_url(), plan(type("Quick", (), {"quick": False})()))))

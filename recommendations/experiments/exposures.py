@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections, router, transaction
 from prometheus_client import Counter
 
+from . import counting
 from .models import Arm, Exposure
 
 logger = logging.getLogger(__name__)
@@ -164,6 +165,8 @@ def _write(rows):
                     ]
                 ],
             )
+    # After the commit, so events stored meanwhile by another transaction are seen (counting.py).
+    counting.exposures_count(rows=rows)
 
 
 def _flush_at_exit():

@@ -128,3 +128,87 @@ class ExperimentChange(models.Model):
 
     def __str__(self):
         return f"{self.get_action_display()} {self.experiment_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
+# Counting: rows derived from exposures and events when they are written, so reading the results
+# sums a few counters instead of joining every event to every answer. ``experiment_recount``
+# rebuilds them from the exposures and events.
+
+
+class ServedItem(models.Model):
+    """One item of one counted answer: what events are matched against, by request id or by time."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="+")
+    arm = models.ForeignKey(Arm, on_delete=models.CASCADE, related_name="+")
+    request_id = models.CharField(max_length=64)
+    customer_id = models.CharField(max_length=100)
+    item_id = models.CharField(max_length=200)
+    served_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["request_id", "item_id"], name="experiments_served_request"),
+            models.Index(
+                fields=["experiment", "customer_id", "item_id", "served_at"],
+                name="experiments_served_customer",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.request_id}: {self.item_id} → {self.customer_id}"
+
+
+class ExposedCustomer(models.Model):
+    """A customer an experiment served, once however many answers they got: the split is counted in these."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="+")
+    arm = models.ForeignKey(Arm, on_delete=models.CASCADE, related_name="+")
+    customer_id = models.CharField(max_length=100)
+    first_served_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "customer_id"], name="experiments_customer_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.customer_id} in {self.arm_id}"
+
+
+class Attribution(models.Model):
+    """An event type counted for an arm: at most once per customer and item, however many events or answers."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="+")
+    arm = models.ForeignKey(Arm, on_delete=models.CASCADE, related_name="+")
+    customer_id = models.CharField(max_length=200)
+    item_id = models.CharField(max_length=200)
+    type = models.CharField(max_length=12)
+    at = models.DateTimeField(help_text="The time of the event that counted.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experiment", "customer_id", "item_id", "type"], name="experiments_attributed_once"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.type} {self.customer_id} → {self.item_id} ({self.arm_id})"
+
+
+class Tally(models.Model):
+    """A counter per arm, metric and hour: what the results page sums."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="+")
+    arm = models.ForeignKey(Arm, on_delete=models.CASCADE, related_name="+")
+    metric = models.CharField(max_length=12, help_text="answer, customer, or an event type.")
+    hour = models.DateTimeField(help_text="The hour (UTC) the counted answers or events happened in.")
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["arm", "metric", "hour"], name="experiments_tally_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.arm_id} {self.metric} {self.hour:%Y-%m-%d %H}:00 = {self.n}"

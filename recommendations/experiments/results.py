@@ -1,24 +1,17 @@
 """What an experiment has measured so far, per arm (shown by the API and the admin page).
 
-Attribution (docs/EXPERIMENTS.md, "Attribution"): an event counts for the arm that served it.
-An event with a ``request_id`` counts when an exposure of this experiment has that request id,
-the same customer and the item among its served items. An event without one counts when the
-same customer was served the item by this experiment at most ``HYBRIDREC_ATTRIBUTION_WINDOW``
-seconds before the event's time (the client's ``ts``, else when it was received). An event with
-a request id that matches nothing counts nowhere. Counting is done by the database: one grouped
-query that joins events to the experiment's exposures (no per-event subquery).
+The counts are the counters ``counting`` keeps as answers and events are written (the rules are
+there and in docs/EXPERIMENTS.md, "What counts once"): a read sums at most one row per arm,
+metric and hour, whatever the number of events and answers behind them.
 """
 
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import NotSupportedError, connection
-from django.db.models import Count
+from django.db.models import Sum
 from django.utils import timezone
 
-from recommendations.feedback.models import Event
-
-from .models import Arm, Exposure
+from .models import Arm, Tally
 
 EVENT_TYPES = ("impression", "click", "add_to_cart", "purchase")
 COUNT_NAMES = {
@@ -33,65 +26,15 @@ PRIMARY_METRIC = "ctr"
 HOURLY_UP_TO = timedelta(days=3)
 
 
-# The event's time, the item test and the window, per database. Dates on SQLite are ISO text
-# ("YYYY-MM-DD HH:MM:SS.ffffff", UTC), which compares in time order.
-_AT = "COALESCE(e.ts, e.received_at)"
-_VENDOR_SQL = {
-    "postgresql": {
-        "has_item": "x.items @> jsonb_build_array(e.item_id)",
-        "earliest": f"{_AT} - (%s * interval '1 second')",
-        "hour": "date_trunc('hour', a.at AT TIME ZONE 'UTC')",
-        "day": "date_trunc('day', a.at AT TIME ZONE 'UTC')",
-    },
-    "sqlite": {
-        "has_item": "EXISTS (SELECT 1 FROM json_each(x.items) WHERE json_each.value = e.item_id)",
-        "earliest": f"strftime('%%Y-%%m-%%d %%H:%%M:%%f', {_AT}, '-' || %s || ' seconds')",
-        "hour": "strftime('%%Y-%%m-%%d %%H:00:00', a.at)",
-        "day": "strftime('%%Y-%%m-%%d 00:00:00', a.at)",
-    },
-}
-
-
-def _attributed_counts(experiment, window_seconds, bucket=None):
-    """Return rows ``(arm id, event type[, bucket start], count)`` of the experiment's attributed events.
-
-    One query: the events received since the start (and up to a window after the end) joined
-    to the experiment's exposures of the same customer, matched by request id or by time, with
-    the item among those served; each event is counted once.
-    """
-    vendor = connection.vendor
-    if vendor not in _VENDOR_SQL:
-        raise NotSupportedError(f"attribution needs PostgreSQL or SQLite, not {vendor}")
-    sql = _VENDOR_SQL[vendor]
-    event, exposure = Event._meta.db_table, Exposure._meta.db_table
-    received = "e.received_at >= %s"
-    # Dates as the ORM would store them (naive UTC text on SQLite), so they compare alike.
-    adapt = connection.ops.adapt_datetimefield_value
-    params: list = [window_seconds, experiment.pk, adapt(experiment.started_at)]
-    if experiment.ended_at is not None:
-        received += " AND e.received_at <= %s"
-        params.append(adapt(experiment.ended_at + timedelta(seconds=window_seconds)))
-    group = "a.arm_id, a.type" + (f", {sql[bucket]}" if bucket else "")
-    query = f"""
-        SELECT {group}, COUNT(*) FROM (
-            SELECT e.id, e.type, MIN(x.arm_id) AS arm_id, MIN({_AT}) AS at
-            FROM {event} e JOIN {exposure} x ON x.customer_id = e.customer_id
-            WHERE (
-                (e.request_id IS NOT NULL AND x.request_id = e.request_id)
-                OR (e.request_id IS NULL AND x.served_at <= {_AT} AND x.served_at >= {sql["earliest"]})
-            )
-            AND x.experiment_id = %s AND {received} AND {sql["has_item"]}
-            GROUP BY e.id, e.type
-        ) a
-        GROUP BY {group}
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(query, params)
-        return cursor.fetchall()
-
-
-def _counts(experiment, window):
-    return {(arm, kind): n for arm, kind, n in _attributed_counts(experiment, window)}
+def _counts(experiment):
+    """Return ``{(arm id, metric): n}`` summed over the experiment's counters."""
+    rows = (
+        Tally.objects.filter(experiment=experiment)
+        .values_list("arm_id", "metric")
+        .annotate(total=Sum("n"))
+        .values_list("arm_id", "metric", "total")
+    )
+    return {(arm, metric): n for arm, metric, n in rows}
 
 
 def _aware(value):
@@ -105,7 +48,7 @@ def bucket_size(experiment, now=None):
     return "hour" if end - experiment.started_at <= HOURLY_UP_TO else "day"
 
 
-def series(experiment, *, window=None):
+def series(experiment):
     """Return the cumulative click-through per arm per time bucket, with 95 % intervals.
 
     ``{"bucket": "hour" | "day", "arms": {arm name: [{"at", "impressions", "clicks", "rate",
@@ -114,16 +57,17 @@ def series(experiment, *, window=None):
     from . import stats
 
     size = bucket_size(experiment)
-    window = settings.HYBRIDREC_ATTRIBUTION_WINDOW if window is None else window
     rows = [
-        {"arm": arm, "type": kind, "bucket": _aware(at), "n": n}
-        for arm, kind, at, n in _attributed_counts(experiment, window, bucket=size)
-        if kind in ("impression", "click")
+        {"arm": arm, "type": kind, "bucket": _start_of(_aware(at), size), "n": n}
+        for arm, kind, at, n in Tally.objects.filter(
+            experiment=experiment, metric__in=("impression", "click")
+        ).values_list("arm_id", "metric", "hour", "n")
     ]
     names = dict(Arm.objects.filter(experiment=experiment).values_list("pk", "name"))
     per_arm: dict = {}
     for row in rows:
-        per_arm.setdefault(row["arm"], {}).setdefault(row["bucket"], {})[row["type"]] = row["n"]
+        bucket = per_arm.setdefault(row["arm"], {}).setdefault(row["bucket"], {})
+        bucket[row["type"]] = bucket.get(row["type"], 0) + row["n"]
     out: dict = {}
     for arm_id, buckets in per_arm.items():
         impressions = clicks = 0
@@ -138,6 +82,10 @@ def series(experiment, *, window=None):
                 )
         out[names.get(arm_id, str(arm_id))] = points
     return {"bucket": size, "cumulative": True, "arms": out}
+
+
+def _start_of(hour, size):
+    return hour if size == "hour" else hour.replace(hour=0)
 
 
 def plan(n_candidates):
@@ -163,26 +111,20 @@ def plan(n_candidates):
     }
 
 
-def experiment_results(experiment, *, window=None, with_series=True):
+def experiment_results(experiment, *, with_series=True):
     """Return per-arm counts, rates with 95 % intervals, the test against the control and the plan.
 
-    ``{"arms": [{"arm", "version", "is_control", "share", "served", "impressions", "clicks",
+    ``{"arms": [{"arm", "version", "is_control", "share", "served", "answers", "impressions", "clicks",
     "add_to_carts", "purchases", "ctr": {"rate", "low", "high"}, "conversion": {…},
     "vs_control": {"ctr": {"difference", "z", "p_value", "p_adjusted", "significant"},
     "conversion": {…}} | None}, …], "plan": {…}, "planned_size_reached", "test", "warning",
-    "attribution_window_seconds"[, "series"]}`` in arm order. ``served`` counts the answers
-    recorded as exposures (forced answers are never recorded).
+    "attribution_window_seconds", "clock_skew_seconds"[, "series"]}`` in arm order. ``served``
+    counts the customers an arm served, once each; ``answers`` its counted answers (forced
+    answers are never counted).
     """
     from . import stats
 
-    window_seconds = settings.HYBRIDREC_ATTRIBUTION_WINDOW if window is None else window
-    served = dict(
-        Exposure.objects.filter(experiment=experiment)
-        .values_list("arm_id")
-        .annotate(n=Count("id"))
-        .values_list("arm_id", "n")
-    )
-    counts = _counts(experiment, window_seconds)
+    counts = _counts(experiment)
     arms = list(Arm.objects.filter(experiment=experiment).order_by("position"))
     rows = []
     for arm in arms:
@@ -191,7 +133,8 @@ def experiment_results(experiment, *, window=None, with_series=True):
             "version": arm.version_id,
             "is_control": arm.is_control,
             "share": arm.share,
-            "served": served.get(arm.pk, 0),
+            "served": counts.get((arm.pk, "customer"), 0),
+            "answers": counts.get((arm.pk, "answer"), 0),
             **{COUNT_NAMES[kind]: counts.get((arm.pk, kind), 0) for kind in EVENT_TYPES},
         }
         row["ctr"] = stats.wilson(row["clicks"], row["impressions"]).as_json()
@@ -237,8 +180,9 @@ def experiment_results(experiment, *, window=None, with_series=True):
             f"Not yet at the planned {the_plan['impressions_per_arm']:,} impressions per arm: a p-value read now "
             "and acted on when it dips under alpha gives far more false positives than alpha says."
         ),
-        "attribution_window_seconds": window_seconds,
+        "attribution_window_seconds": settings.HYBRIDREC_ATTRIBUTION_WINDOW,
+        "clock_skew_seconds": settings.HYBRIDREC_ATTRIBUTION_CLOCK_SKEW_SECONDS,
     }
     if with_series:
-        result["series"] = series(experiment, window=window_seconds)
+        result["series"] = series(experiment)
     return result

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from recommendations.experiments import counting
+
 from .exceptions import BatchTooLarge, FeedbackError
 from .models import Event
 from .validation import check_event
@@ -28,7 +30,9 @@ def events_record(*, events):
 
     Return a ``Recorded``; raise ``BatchTooLarge`` past ``HYBRIDREC_EVENTS_MAX_BATCH`` and
     ``FeedbackError`` when ``events`` is not a list. When this returns, the accepted events are
-    committed: the caller may say so.
+    committed: the caller may say so. An event whose ``event_id`` is already stored (or
+    repeated in the batch) is acknowledged and stored once. The stored events are then counted
+    for the experiments whose answers showed their items (``counting.events_count``).
     """
     if not isinstance(events, list):
         raise FeedbackError('"events" must be a list of event objects.')
@@ -49,5 +53,9 @@ def events_record(*, events):
             rows.append(row)
     if rows:
         with transaction.atomic():
-            Event.objects.bulk_create(rows, batch_size=1000)
+            # The event_id's unique constraint, not a read first: two requests racing with the
+            # same id store it once.
+            Event.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+        # After the commit, so answers counted meanwhile by another transaction are seen.
+        counting.events_count(events=rows, now=now)
     return Recorded(accepted=len(rows), rejected=rejected)

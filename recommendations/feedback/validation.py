@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from .models import Event
 
 TYPES = frozenset(Event.Type.values)
-FIELDS = frozenset({"type", "customer_id", "item_id", "request_id", "ts"})
+FIELDS = frozenset({"type", "customer_id", "item_id", "request_id", "event_id", "ts"})
 MAX_ID_LENGTH = 200
 MAX_REQUEST_ID_LENGTH = 64
 MAX_TS_TEXT = 40
@@ -78,6 +78,11 @@ def check_event(raw, *, now, max_age):
         problem = _id_problem(request_id, MAX_REQUEST_ID_LENGTH)
         if problem:
             errors["request_id"] = [problem]
+    event_id = raw.get("event_id")
+    if event_id is not None:
+        problem = _id_problem(event_id, MAX_REQUEST_ID_LENGTH)
+        if problem:
+            errors["event_id"] = [problem]
     ts = raw.get("ts")
     if ts is not None:
         ts, problem = _ts(ts, now, max_age)
@@ -91,6 +96,7 @@ def check_event(raw, *, now, max_age):
             customer_id=raw["customer_id"],
             item_id=raw["item_id"],
             request_id=request_id,
+            event_id=event_id,
             ts=ts,
             received_at=now,
         ),

@@ -72,4 +72,17 @@ def test_events_are_all_stored_or_the_section_says_why_they_were_not_measured(se
     assert events["acknowledged"] == sum(run["requests"] for run in runs) * 1000
     # Every acknowledged batch is in the table; more only by batches in flight when wrk stopped.
     assert events["acknowledged"] <= events["stored"] <= events["acknowledged"] + events["in_flight_at_most"]
-    assert len(found["tables"]) == 3 and "COPY" in found["tables"][2]["limit"]
+    assert len(found["tables"]) == 4 and "COPY" in found["tables"][2]["limit"]
+
+
+def test_the_results_read_is_timed_against_counting_the_events_once(section):
+    found, _ = section
+    read = found["data"]["read"]
+    if "skipped" in found["data"]["events"]:
+        assert read is None
+        return
+    assert read["events_stored"] == read["events"] == found["data"]["sizes"]["read_events"]
+    assert read["impressions"] > 0 and 0 < read["served"] <= read["customers"]
+    assert 0 < read["read_median_s"] <= read["read_max_s"] and read["baseline_median_s"] > 0
+    assert "SELECT COUNT(*)" in found["tables"][3]["rows"][1][0]
+    assert any(note.startswith("Results read after") for note in found["notes"])

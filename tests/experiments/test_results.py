@@ -6,7 +6,7 @@ import pytest
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from recommendations.experiments import stats
+from recommendations.experiments import counting, stats
 from recommendations.experiments.models import Arm, Experiment, Exposure
 from recommendations.experiments.results import experiment_results, series
 from recommendations.feedback.models import Event
@@ -30,7 +30,8 @@ def arm(experiment, name):
 
 
 def expose(experiment, name, request_id, customer_id, items, served_at):
-    return Exposure.objects.create(
+    """Store and count one answer, as the exposure flusher does."""
+    exposure = Exposure.objects.create(
         experiment=experiment,
         arm=arm(experiment, name),
         request_id=request_id,
@@ -38,10 +39,15 @@ def expose(experiment, name, request_id, customer_id, items, served_at):
         items=items,
         served_at=served_at,
     )
+    counting.exposures_count(
+        rows=[(request_id, experiment.pk, exposure.arm_id, customer_id, items, served_at)]
+    )
+    return exposure
 
 
 def events(*rows):
-    Event.objects.bulk_create(
+    """Store and count events, as the events endpoint does, grouped by when they were received."""
+    stored = Event.objects.bulk_create(
         [
             Event(
                 type=kind,
@@ -54,6 +60,8 @@ def events(*rows):
             for kind, customer, item, request_id, ts, received in rows
         ]
     )
+    for received in sorted({event.received_at for event in stored}):
+        counting.events_count(events=[e for e in stored if e.received_at == received], now=received)
 
 
 def counts(results, name):
@@ -97,17 +105,19 @@ def test_events_without_request_id_count_within_the_window_after_the_item_was_se
     settings.HYBRIDREC_ATTRIBUTION_WINDOW = 24 * 3600
     now = timezone.now()
     served = now - timedelta(hours=28)
-    expose(experiment, "B", "r1", "c1", ["i1", "i2"], served)
+    expose(experiment, "B", "r1", "c1", ["i1", "i2", "i3"], served)
     events(
         ("purchase", "c1", "i1", None, served + timedelta(hours=1), now),  # within 24 h
         ("purchase", "c1", "i2", None, None, served + timedelta(hours=23)),  # no ts: received_at
-        ("purchase", "c1", "i1", None, served + timedelta(hours=25), now),  # after the window
+        ("purchase", "c1", "i3", None, served + timedelta(hours=25), now),  # after the window
         ("purchase", "c1", "i1", None, served - timedelta(minutes=5), now),  # before it was served
         ("purchase", "c1", "i7", None, served + timedelta(hours=1), now),  # never served to c1
         ("purchase", "c9", "i1", None, served + timedelta(hours=1), now),  # someone else
     )
     assert counts(experiment_results(experiment), "B")["purchases"] == 2
-    assert counts(experiment_results(experiment, window=26 * 3600), "B")["purchases"] == 3
+    settings.HYBRIDREC_ATTRIBUTION_WINDOW = 26 * 3600
+    counting.experiment_recount(experiment=experiment)
+    assert counts(experiment_results(experiment), "B")["purchases"] == 3
 
 
 def test_another_experiment_s_answers_and_events_before_the_start_do_not_count(

@@ -120,8 +120,13 @@ class ArmResult(serializers.Serializer):
     version = serializers.IntegerField()
     is_control = serializers.BooleanField()
     share = serializers.FloatField()
-    served = serializers.IntegerField(help_text="Answers counted for this arm (forced answers never are).")
-    impressions = serializers.IntegerField(help_text="Events attributed to this arm (docs/EXPERIMENTS.md).")
+    served = serializers.IntegerField(
+        help_text="Customers this arm served, each once however many answers they got: the split is read in these."
+    )
+    answers = serializers.IntegerField(help_text="Answers counted for this arm (forced answers never are).")
+    impressions = serializers.IntegerField(
+        help_text="Items shown, once per customer and item, attributed to this arm (docs/EXPERIMENTS.md)."
+    )
     clicks = serializers.IntegerField()
     add_to_carts = serializers.IntegerField()
     purchases = serializers.IntegerField()
@@ -166,6 +171,9 @@ class Results(serializers.Serializer):
     test = serializers.CharField()
     warning = serializers.CharField(allow_null=True)
     attribution_window_seconds = serializers.IntegerField()
+    clock_skew_seconds = serializers.IntegerField(
+        help_text="How far an event may seem to precede its answer and still count (HYBRIDREC_ATTRIBUTION_CLOCK_SKEW_SECONDS)."
+    )
     series = SeriesResult()
 
 

@@ -18,6 +18,12 @@ class EventIn(serializers.Serializer):
         max_length=MAX_REQUEST_ID_LENGTH,
         help_text="The request_id of the recommendation answer that showed the item, when known.",
     )
+    event_id = serializers.CharField(
+        required=False,
+        allow_null=True,
+        max_length=MAX_REQUEST_ID_LENGTH,
+        help_text="The client's own id for this event (e.g. a UUID): a repeat is acknowledged and stored once.",
+    )
     ts = serializers.DateTimeField(
         required=False,
         allow_null=True,
