@@ -1,7 +1,9 @@
 """Where bundle files live: Django's storage API, with a local copy for memory-mapping."""
 
+import hashlib
 import os
 import shutil
+import socket
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,18 +23,59 @@ def _is_local(storage):
     return isinstance(storage, FileSystemStorage)
 
 
+STAGING = ".staging-"
+
+
+def _host_tag():
+    """Return a short tag for this machine: a staging folder may be shared by several."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _staging_prefix():
+    """Return the name prefix of this process's staging entries: ``.staging-<host>-<pid>-``."""
+    return f"{STAGING}{_host_tag()}-{os.getpid()}-"
+
+
+def _is_running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def sweep_staging(folder):
+    """Remove the staging entries in ``folder`` left by processes of this machine that are gone.
+
+    A worker killed mid-upload (a timeout, the out-of-memory killer) never reaches its
+    ``finally``; the next upload on the machine removes what it left.
+    """
+    host = _host_tag()
+    for entry in folder.glob(f"{STAGING}{host}-*"):
+        pid = entry.name[len(STAGING) + len(host) + 1 :].partition("-")[0]
+        if not pid.isdigit() or _is_running(int(pid)):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
 def staging_dir():
     """Return a folder for temporary bundle files, on the storage's disk when it is local."""
     folder = (
         Path(default_storage.path(BUNDLE_DIR)) if _is_local(default_storage) else Path(tempfile.gettempdir())
     )
     folder.mkdir(parents=True, exist_ok=True)
+    sweep_staging(folder)
     return folder
 
 
 def staging_file(suffix=".joblib"):
     """Return a new, empty temporary file path in ``staging_dir()`` (the caller removes it)."""
-    handle, name = tempfile.mkstemp(prefix=".staging-", suffix=suffix + ".tmp", dir=staging_dir())
+    handle, name = tempfile.mkstemp(prefix=_staging_prefix(), suffix=suffix + ".tmp", dir=staging_dir())
     os.close(handle)
     return Path(name)
 
@@ -40,7 +83,7 @@ def staging_file(suffix=".joblib"):
 @contextmanager
 def staging_folder():
     """Yield a new private folder in ``staging_dir()``; it is removed with all it holds."""
-    folder = Path(tempfile.mkdtemp(prefix=".staging-", dir=staging_dir()))
+    folder = Path(tempfile.mkdtemp(prefix=_staging_prefix(), dir=staging_dir()))
     try:
         yield folder
     finally:

@@ -29,6 +29,13 @@ class Limits:
     max_depth: int = 100
     # Longest line a text opcode may read.
     max_line_bytes: int = MIB
+    # What the file's own values make (copies, containers, conversions) may be at most this
+    # many times the bytes read so far, or this floor, whichever is larger: a value reused
+    # through the pickle memo is charged each time it is used, not once.
+    max_made_ratio: int = 64
+    made_floor_bytes: int = 64 * MIB
+    # Most keys of one dict or set that may share a hash (more make every insert a long scan).
+    max_equal_hashes: int = 8
 
     def for_file(self, size_bytes, *, compressed):
         """Return the byte budget of one file of ``size_bytes`` (compressed or not)."""
@@ -56,11 +63,19 @@ def too_large(what, size_bytes, budget):
 
 
 class Budget:
-    """Bytes one load may still read or allocate; ``charge`` refuses before the spending."""
+    """Bytes one load may still read or allocate; ``charge`` refuses before the spending.
 
-    def __init__(self, limit):
+    With ``made_ratio``, ``charge_made`` also keeps what the load makes from values it already
+    holds within ``made_ratio`` times the bytes read (``read_bytes``), or ``made_floor_bytes``.
+    """
+
+    def __init__(self, limit, *, made_ratio=None, made_floor_bytes=0):
         self.limit = int(limit)
         self.spent = 0
+        self.read_bytes = 0
+        self.made_bytes = 0
+        self.made_ratio = made_ratio
+        self.made_floor_bytes = made_floor_bytes
 
     def charge(self, size_bytes, what):
         """Count ``size_bytes`` against the budget, or raise ``OversizedBundle`` first."""
@@ -68,6 +83,28 @@ class Budget:
         if size_bytes < 0 or self.spent + size_bytes > self.limit:
             raise too_large(what, size_bytes, self)
         self.spent += size_bytes
+
+    def charge_made(self, size_bytes, what):
+        """Count ``size_bytes`` that values already read will make, or raise ``OversizedBundle`` first."""
+        size_bytes = int(size_bytes)
+        if self.made_ratio is not None:
+            allowed = max(self.made_ratio * self.read_bytes, self.made_floor_bytes)
+            if size_bytes < 0 or self.made_bytes + size_bytes > allowed:
+                raise OversizedBundle(
+                    f"refused to load: {what} would make {size_bytes:,} bytes from values already "
+                    f"read, past {allowed:,} bytes ({self.made_ratio} times the {self.read_bytes:,} "
+                    f"bytes read, {self.made_bytes:,} already made); it was not made"
+                )
+        self.charge(size_bytes, what)
+        self.made_bytes += size_bytes
+
+    def made_room(self):
+        """Return the bytes ``charge_made`` would still accept."""
+        room = self.limit - self.spent
+        if self.made_ratio is not None:
+            allowed = max(self.made_ratio * self.read_bytes, self.made_floor_bytes)
+            room = min(room, allowed - self.made_bytes)
+        return max(room, 0)
 
 
 class BoundedReader:
@@ -96,6 +133,7 @@ class BoundedReader:
                 left -= len(chunk)
             data = b"".join(chunks)
         self.budget.spent -= size - len(data)  # charge only what was really read
+        self.budget.read_bytes += len(data)
         return data
 
     def readline(self, size=-1):
@@ -104,6 +142,7 @@ class BoundedReader:
         if len(line) >= limit and not line.endswith(b"\n"):
             raise too_large("a text line", len(line), self.budget)
         self.budget.charge(len(line), "a text line")
+        self.budget.read_bytes += len(line)
         return line
 
     def readinto(self, buffer):

@@ -10,7 +10,10 @@ replaces every opcode that can call, construct, or change an object:
   NEWOBJ_EX are refused; BUILD sets state only on types with a state check;
 - APPEND, SETITEM and ADDITEMS work only on real lists, dicts and sets;
 - every byte read, every array allocated and every opcode is charged to a budget before it
-  is spent; MARKs and container nesting have a depth limit.
+  is spent; MARKs and container nesting have a depth limit;
+- every call is charged what it may make from its arguments before it runs, and every key
+  that goes into a dict or set is checked first (``costs``): a value reused through the memo
+  costs each time it is used, and keys sharing a hash or too costly to hash are refused.
 
 The module is a little over 350 lines on purpose: every opcode handler and both entry points
 that a security review must read sit in one file.
@@ -29,6 +32,7 @@ from joblib.numpy_pickle import NumpyArrayWrapper, NumpyUnpickler
 
 from . import allowlist
 from .allowlist import Global
+from .costs import KeyGuard, made_by, short_repr
 from .exceptions import BundleError, CorruptBundle, IncompatibleBundle, OversizedBundle, UnsafeBundle
 from .limits import (
     DEFAULT_LIMITS,
@@ -80,6 +84,7 @@ class SafeUnpickler(NumpyUnpickler):
         self.seen = seen
         self.budget = budget
         self.limits = limits
+        self.keys = KeyGuard(limits.max_equal_hashes)
         self.file_size = file_size
         reader = BoundedReader(file_handle, budget, max_line_bytes=limits.max_line_bytes, name=filename)
         super().__init__(filename, reader, ensure_native_byte_order=mmap_mode is None, mmap_mode=mmap_mode)
@@ -145,7 +150,16 @@ class SafeUnpickler(NumpyUnpickler):
             allowlist.refuse_use(entry, "as a function")
         if type(args) is not tuple:
             raise CorruptBundle("REDUCE needs a tuple of arguments")
-        self.stack[-1] = entry.call(*args)
+        self.charge_made(args, f"a call to {entry.module}.{entry.name}")
+        counts = self.keys.check(entry.hashes(*args)) if entry.hashes is not None else None
+        value = entry.call(*args)
+        if counts:
+            self.keys.remember(value, counts)
+        self.stack[-1] = value
+
+    def charge_made(self, value, what):
+        """Charge what a call may make from ``value`` before it is made."""
+        self.budget.charge_made(made_by(value, limit=self.budget.made_room()), what)
 
     def load_newobj(self):
         args = self.stack.pop()
@@ -195,17 +209,40 @@ class SafeUnpickler(NumpyUnpickler):
 
     def load_setitem(self):
         value, key = self.stack.pop(), self.stack.pop()
-        self._target(dict)[key] = value
+        target = self._target(dict)
+        self.keys.check((key,), target)
+        target[key] = value
 
     def load_setitems(self):
         items = self.pop_mark()
         target = self._target(dict)
+        self.keys.check(items[::2], target)
         for i in range(0, len(items), 2):
             target[items[i]] = items[i + 1]
 
     def load_additems(self):
         items = self.pop_mark()
-        self._target(set).update(items)
+        target = self._target(set)
+        self.keys.check(items, target)
+        target.update(items)
+
+    def load_dict(self):
+        items = self.pop_mark()
+        counts = self.keys.check(items[::2])
+        value = {items[i]: items[i + 1] for i in range(0, len(items), 2)}
+        self.keys.remember(value, counts)
+        self.append(value)
+
+    def load_frozenset(self):
+        items = self.pop_mark()
+        self.keys.check(items)
+        self.append(frozenset(items))
+
+    def load_put(self):
+        index = int(self.readline()[:-1])
+        if not 0 <= index < MAX_MEMO_INDEX:  # what LONG_BINPUT can spell; larger ones share hashes
+            raise CorruptBundle(f"a PUT names memo slot {short_repr(index)}, outside 0..{MAX_MEMO_INDEX - 1}")
+        self.memo[index] = self.stack[-1]
 
     def _target(self, kind):
         target = self.stack[-1]
@@ -247,6 +284,7 @@ class SafeUnpickler(NumpyUnpickler):
 
 
 _SUBCLASSES = {dict: (collections.OrderedDict,)}
+MAX_MEMO_INDEX = 2**32
 
 
 def _allowed_of(table):
@@ -268,6 +306,9 @@ _OPCODES = {
     "SETITEM": SafeUnpickler.load_setitem,
     "SETITEMS": SafeUnpickler.load_setitems,
     "ADDITEMS": SafeUnpickler.load_additems,
+    "DICT": SafeUnpickler.load_dict,
+    "FROZENSET": SafeUnpickler.load_frozenset,
+    "PUT": SafeUnpickler.load_put,
     "BYTEARRAY8": SafeUnpickler.load_bytearray8,
     "PERSID": SafeUnpickler.load_refused,
     "BINPERSID": SafeUnpickler.load_refused,
@@ -315,6 +356,14 @@ def _wrap_load_errors(load, name):
         ) from exc
 
 
+def _budget(limits, size_bytes, *, compressed):
+    return Budget(
+        limits.for_file(size_bytes, compressed=compressed),
+        made_ratio=limits.max_made_ratio,
+        made_floor_bytes=limits.made_floor_bytes,
+    )
+
+
 def safe_joblib_load(path, *, mmap_mode=None, allowed=NATIVE_GLOBALS, seen=None, limits=None):
     """Load a joblib file (plain or compressed) without running code it names.
 
@@ -330,7 +379,7 @@ def safe_joblib_load(path, *, mmap_mode=None, allowed=NATIVE_GLOBALS, seen=None,
         head = refuse_non_pickle(path)
         decompressor = decompressor_for(head)
         size = os.path.getsize(path)
-        budget = Budget(limits.for_file(size, compressed=decompressor is not None))
+        budget = _budget(limits, size, compressed=decompressor is not None)
         with open(path, "rb") as handle:
             stream: BinaryIO | DecompressingReader
             if decompressor is None:
@@ -374,7 +423,7 @@ def safe_pickle_load(path_or_bytes, *, allowed=MAPPING_GLOBALS, limits=None):
             unpickler = SafeUnpickler(
                 name,
                 handle,
-                budget=Budget(limits.for_file(size, compressed=False)),
+                budget=_budget(limits, size, compressed=False),
                 limits=limits,
                 allowed=allowed,
             )

@@ -403,6 +403,7 @@ def corpus(marker, secret):
         "int8 factors too few rows": _int8_factors(scale_rows=59, factor_rows=59),
         "int16 factors": _int8_factors(scale_rows=60, factors_dtype=np.int16),
         "float16 factors with scale": _int8_factors(scale_rows=60, factors_dtype=np.float16),
+        **_amplifiers(),
     }
     names = {
         "CSV": "x.csv",
@@ -412,6 +413,13 @@ def corpus(marker, secret):
         "npy": "x.npy",
     }
     return {kind: (names.get(kind, f"{_slug(kind)}.joblib"), data) for kind, data in kinds.items()}
+
+
+@cache
+def _amplifiers():
+    from .amplifiers import kinds  # amplifiers builds on this module's fragments
+
+    return kinds()
 
 
 def _slug(kind):

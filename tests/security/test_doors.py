@@ -71,6 +71,8 @@ def stored_files(settings):
 def assert_files_match_rows(settings):
     rows = set(ModelVersion.objects.exclude(file="").values_list("file", flat=True))
     assert stored_files(settings) == rows, "stored bundle files and registry rows differ"
+    staged = list((settings.MEDIA_ROOT / "bundles").glob(".staging-*"))
+    assert staged == [], "a staging file or folder was left behind"
 
 
 def through_api(superuser, name, data, tmp_path):

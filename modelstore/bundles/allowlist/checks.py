@@ -8,6 +8,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from ..costs import short_repr
 from ..exceptions import CorruptBundle, UnsafeBundle
 
 MAX_NDIM = 32
@@ -38,7 +39,11 @@ def refuse_marker(value, expected, role):
 
 @dataclass(frozen=True)
 class Global:
-    """One allow-list entry: what a REDUCE (``call``) or NEWOBJ (``new``) may do with it."""
+    """One allow-list entry: what a REDUCE (``call``) or NEWOBJ (``new``) may do with it.
+
+    ``hashes`` returns, from a call's arguments, the values the call will hash (set members,
+    dict keys), so they are checked before it runs.
+    """
 
     module: str
     name: str
@@ -46,6 +51,7 @@ class Global:
     call: Callable[..., Any] | None = None
     new: Callable[[], Any] | None = None
     target: str = ""
+    hashes: Callable[..., Any] | None = None
 
     def __repr__(self):
         return f"<allowed {self.module}.{self.name}>"
@@ -62,7 +68,9 @@ def fail(message: str) -> NoReturn:
 
 def check_int(value, what, *, low=0, high=None):
     if type(value) is not int or value < low or (high is not None and value > high):
-        fail(f"{what} must be an integer in {low}..{high if high is not None else '∞'}, not {value!r:.40}")
+        fail(
+            f"{what} must be an integer in {low}..{high if high is not None else '∞'}, not {short_repr(value)}"
+        )
     return value
 
 

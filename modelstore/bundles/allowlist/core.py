@@ -8,6 +8,7 @@ import math
 import numpy as np
 from joblib.numpy_pickle import NumpyArrayWrapper
 
+from ..costs import short_repr
 from .checks import (
     DTYPE_STRING,
     MAX_UNICODE_ITEMSIZE,
@@ -57,6 +58,18 @@ def _collection(cls):
     return build
 
 
+def _members(items=(), *rest):
+    """Return the values ``set(items)`` or ``frozenset(items)`` would hash."""
+    return items if type(items) in (list, tuple, set, frozenset) else ()
+
+
+def _pair_keys(items=(), *rest):
+    """Return the keys ``OrderedDict(items)`` would hash."""
+    if type(items) not in (list, tuple):
+        return ()
+    return [pair[0] for pair in items if type(pair) in (list, tuple) and len(pair) == 2]
+
+
 def _complex(real=0.0, imag=0.0):
     if type(real) not in (int, float) or type(imag) not in (int, float):
         fail("complex() takes two numbers")
@@ -87,7 +100,7 @@ def _datetime_part(cls):
 
 def _np_dtype(spec, align=False, copy=True):
     if type(spec) is not str or not DTYPE_STRING.fullmatch(spec):
-        fail(f"dtype {spec!r:.40} is not a plain numeric, text or object dtype")
+        fail(f"dtype {short_repr(spec)} is not a plain numeric, text or object dtype")
     if type(align) is not bool or type(copy) is not bool:
         fail("dtype()'s flags must be booleans")
     return np.dtype(spec, align, copy)
@@ -123,7 +136,8 @@ def _build_ndarray(inst, state, load):
     if type(is_fortran) is not bool:
         fail("an array's order flag must be a boolean")
     count = math.prod(shape)
-    load.budget.charge(count * max(dtype.itemsize, 8), f"an array of shape {shape}")
+    # Charged as made: one data string reused through the memo would fill many arrays.
+    load.budget.charge_made(count * max(dtype.itemsize, 8), f"an array of shape {shape}")
     if dtype.hasobject:
         if type(data) is not list or len(data) != count:
             fail(f"an object array of shape {shape} needs {count} values")

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 
+from ..costs import short_repr
 from ..exceptions import CorruptBundle
 from .checks import check_bytes, check_dtype, check_int, fail, is_marker, refuse_marker
 
@@ -144,8 +145,8 @@ ARROW_TYPES = frozenset({"string", "str", "utf8", "large_string", "large_str", "
 def _type_for_alias(name):
     import pyarrow.lib
 
-    if name not in ARROW_TYPES:
-        fail(f"Arrow type {name!r:.40} is not a string type")
+    if type(name) is not str or name not in ARROW_TYPES:  # hashing a tuple from the file may never end
+        fail(f"Arrow type {short_repr(name)} is not a string type")
     return pyarrow.lib.type_for_alias(name)
 
 
