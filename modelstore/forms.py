@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from .bundles import COMPRESSORS, BundleError, parse_compression
+from .bundles.filebudget import refuse_links_outside
 from .formatting import human_bytes
 from .models import ModelVersion
 
@@ -130,6 +131,10 @@ def resolve_artifacts_folder(value):
                 raise ValidationError(
                     f"{entry.name} in {text} links outside the artifact folders.", code="outside_roots"
                 )
+        try:  # the reader refuses the same again when the build runs
+            refuse_links_outside(resolved)
+        except BundleError as exc:
+            raise ValidationError(str(exc), code="outside_folder") from None
         return resolved
     raise ValidationError(f"{text} is not a folder under the artifact roots.", code="not_a_folder")
 

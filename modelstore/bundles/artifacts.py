@@ -8,7 +8,9 @@ CB folder: ``item_embeddings.npy`` (or sparse ``item_features.npz``), ``item_map
 optional ``items.csv|parquet``, ``item_similarity.npy``, ``metadata.json``.
 
 Every file is untrusted: ``.npy`` and ``.npz`` load with ``allow_pickle=False``, pickles
-through the allow-list unpickler.
+through the allow-list unpickler. A folder holding a link that leads outside it is refused;
+what each file's header, footer or size claims is charged to one budget for the whole
+folder (``Limits.max_bytes``) before it is read (``filebudget``).
 """
 
 import json
@@ -18,6 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from .exceptions import BundleError, CorruptBundle, IncompatibleBundle, OversizedBundle
+from .filebudget import (
+    JSON_EXPANSION,
+    charge_file,
+    charge_npy,
+    folder_budget,
+    read_csv_frame,
+    read_parquet_frame,
+    refuse_links_outside,
+)
 from .layout import cb_arrays, id_array, l2_normalise, top_neighbors
 from .limits import DEFAULT_LIMITS
 from .metadata import plain_metadata
@@ -40,11 +51,11 @@ def _first(folder, names, label, *, required=True):
     return None
 
 
-def _npy(path):
+def _npy(path, budget):
     # Memory-mapped: a header that claims more than the file holds is refused by numpy, and
-    # nothing is allocated until the conversion copies what is really there.
+    # nothing is allocated until the conversion copies what is really there, once charged.
     try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
+        return charge_npy(np.load(path, mmap_mode="r", allow_pickle=False), path.name, budget)
     except ValueError as exc:
         if "allow_pickle" in str(exc) or "Python objects" in str(exc):
             raise CorruptBundle(f"{path.name} holds Python objects, which are refused") from exc
@@ -53,7 +64,7 @@ def _npy(path):
         raise CorruptBundle(f"cannot read {path.name}: {exc}") from exc
 
 
-def _check_npz(path, limits):
+def _check_npz(path, limits, budget):
     """Refuse an ``.npz`` whose members claim more bytes than the budget, before reading any."""
     try:
         with zipfile.ZipFile(path) as archive:
@@ -64,6 +75,7 @@ def _check_npz(path, limits):
                     f"{path.name} expands to {claimed:,} bytes in {len(members)} members, over the budget "
                     "(HYBRIDREC_MAX_BUNDLE_BYTES, HYBRIDREC_MAX_COMPRESSION_RATIO); nothing was read"
                 )
+            budget.charge(claimed, f"{path.name} ({len(members)} members)")
             for member in members:
                 with archive.open(member) as handle:
                     major, _ = np.lib.format.read_magic(handle)
@@ -81,10 +93,10 @@ def _check_npz(path, limits):
         raise CorruptBundle(f"cannot read {path.name}: {exc}") from exc
 
 
-def _sparse(path, limits=DEFAULT_LIMITS):
+def _sparse(path, limits, budget):
     import scipy.sparse
 
-    _check_npz(path, limits)
+    _check_npz(path, limits, budget)
     try:
         return scipy.sparse.load_npz(path)
     except ValueError as exc:
@@ -95,9 +107,10 @@ def _sparse(path, limits=DEFAULT_LIMITS):
         raise CorruptBundle(f"cannot read {path.name}: {exc}") from exc
 
 
-def _mapping(folder, stem, limits=DEFAULT_LIMITS):
+def _mapping(folder, stem, limits, budget):
     path = _first(folder, (f"{stem}.pkl", f"{stem}.json"), f"{stem} (.pkl or .json)")
     if path.suffix == ".json":
+        charge_file(path, budget, expansion=JSON_EXPANSION)
         try:
             mapping = json.loads(path.read_text())
         except (ValueError, UnicodeDecodeError) as exc:
@@ -114,14 +127,12 @@ def _mapping(folder, stem, limits=DEFAULT_LIMITS):
         raise CorruptBundle(f"{path.name} maps ids to values that are not row numbers") from None
 
 
-def _table(path, limits=DEFAULT_LIMITS):
-    import pandas as pd
-
+def _table(path, limits, budget):
     try:
         if path.suffix == ".parquet":
-            return pd.read_parquet(path)
+            return read_parquet_frame(path, budget)
         if path.suffix == ".csv":
-            return pd.read_csv(path, dtype={"customer_id": str, "item_id": str})
+            return read_csv_frame(path, limits, budget=budget, dtype={"customer_id": str, "item_id": str})
         # pandas' to_pickle writes a plain pickle, joblib.dump its own stream: read both.
         return safe_joblib_load(path, allowed=SEED_GLOBALS, limits=limits)
     except BundleError:
@@ -130,10 +141,11 @@ def _table(path, limits=DEFAULT_LIMITS):
         raise CorruptBundle(f"cannot read {path.name}: {exc}") from exc
 
 
-def _metadata(folder):
+def _metadata(folder, budget):
     path = folder / "metadata.json"
     if not path.is_file():
         return {}
+    charge_file(path, budget, expansion=JSON_EXPANSION)
     try:
         return plain_metadata(json.loads(path.read_text()))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
@@ -144,12 +156,14 @@ def _folder(path):
     folder = Path(path)
     if not folder.is_dir():
         raise IncompatibleBundle(f"artifacts folder {folder} does not exist or is not a folder")
+    refuse_links_outside(folder)
     return folder
 
 
 def read_cf_artifacts(path, *, limits=DEFAULT_LIMITS):
     """Return ``(arrays, metadata)`` for a CF artifacts folder, reading each file within ``limits``."""
     folder = _folder(path)
+    budget = folder_budget(limits)
     recs_path = _first(
         folder,
         ("recommendations.parquet", "recommendations.csv", "recs_df.pkl"),
@@ -160,43 +174,53 @@ def read_cf_artifacts(path, *, limits=DEFAULT_LIMITS):
     similarity_path = _first(folder, ("item_similarity.npy",), "item similarity", required=False)
     popularity_path = _first(folder, ("item_popularity.npy",), "item popularity", required=False)
     arrays = cf_from_parts(
-        customer_mapping=_mapping(folder, "customer_mapping", limits),
-        item_mapping=_mapping(folder, "item_mapping", limits),
-        user_factors=_npy(_first(folder, ("user_factors.npy",), "user_factors.npy")),
-        item_factors=_npy(_first(folder, ("item_factors.npy",), "item_factors.npy")),
-        recs=_table(recs_path, limits) if recs_path else None,
-        interactions=_sparse(interactions_path, limits) if interactions_path else None,
-        item_popularity=_npy(popularity_path) if popularity_path else None,
-        item_similarity=_npy(similarity_path) if similarity_path else None,
+        customer_mapping=_mapping(folder, "customer_mapping", limits, budget),
+        item_mapping=_mapping(folder, "item_mapping", limits, budget),
+        user_factors=_npy(_first(folder, ("user_factors.npy",), "user_factors.npy"), budget),
+        item_factors=_npy(_first(folder, ("item_factors.npy",), "item_factors.npy"), budget),
+        recs=_table(recs_path, limits, budget) if recs_path else None,
+        interactions=_sparse(interactions_path, limits, budget) if interactions_path else None,
+        item_popularity=_npy(popularity_path, budget) if popularity_path else None,
+        item_similarity=_npy(similarity_path, budget) if similarity_path else None,
     )
-    return arrays, {"source_layout": "cf-artifacts", "source_metadata": _metadata(folder)}
+    return arrays, {"source_layout": "cf-artifacts", "source_metadata": _metadata(folder, budget)}
 
 
-def _cb_vectors(folder, limits):
+def _cb_vectors(folder, limits, budget):
     dense = _first(folder, ("item_embeddings.npy",), "item_embeddings.npy", required=False)
     if dense is not None:
-        vectors = _npy(dense)
+        vectors = _npy(dense, budget)
         if vectors.ndim != 2 or vectors.dtype.kind not in "fiu":
             raise CorruptBundle("item_embeddings.npy must be a 2-d numeric array")
         return vectors
     sparse_path = _first(folder, ("item_features.npz",), "item_embeddings.npy or item_features.npz")
-    features = _sparse(sparse_path, limits).tocsr().astype(np.float32)
+    features = _sparse(sparse_path, limits, budget).tocsr().astype(np.float32)
     if features.shape[1] > CB_MAX_DENSE_FEATURES:
         raise IncompatibleBundle(
             f"item_features.npz has {features.shape[1]:,} columns, more than the "
             f"{CB_MAX_DENSE_FEATURES:,} a bundle takes as they are: reduce them first (for example to "
             "128 with TruncatedSVD) and give them as item_embeddings.npy"
         )
+    # The shape is the file's claim; densified it is rows × columns float32, then normalised.
+    budget.charge(2 * 4 * features.shape[0] * features.shape[1], "item_features.npz densified")
     return features.toarray()
 
 
-def _titles(folder, item_ids, limits):
+def _titles(folder, item_ids, limits, budget):
     path = _first(folder, ("items.parquet", "items.csv"), "items table", required=False)
     if path is None:
         return None
     import pandas as pd
 
-    table = _table(path, limits) if path.suffix == ".parquet" else pd.read_csv(path, dtype={"item_id": str})
+    if path.suffix == ".parquet":
+        table = _table(path, limits, budget)
+    else:
+        try:
+            table = read_csv_frame(path, limits, budget=budget, dtype={"item_id": str})
+        except BundleError:
+            raise
+        except Exception as exc:  # the CSV reader raises many kinds; all mean "unreadable"
+            raise CorruptBundle(f"cannot read {path.name}: {exc}") from exc
     if "item_id" not in table.columns or "title" not in table.columns:
         raise CorruptBundle(f"{path.name} needs the columns item_id and title")
     titles = pd.Series(table["title"].astype(str).to_numpy(), index=id_column(table["item_id"]))
@@ -207,13 +231,14 @@ def _titles(folder, item_ids, limits):
 def read_cb_artifacts(path, *, limits=DEFAULT_LIMITS):
     """Return ``(arrays, metadata)`` for a CB artifacts folder, reading each file within ``limits``."""
     folder = _folder(path)
-    vectors = l2_normalise(_cb_vectors(folder, limits))
+    budget = folder_budget(limits)
+    vectors = l2_normalise(_cb_vectors(folder, limits, budget))
     if not np.isfinite(vectors).all():
         raise CorruptBundle("item vectors hold NaN or infinite values")
-    item_ids = ids_from_mapping(_mapping(folder, "item_mapping", limits), vectors.shape[0], "item")
+    item_ids = ids_from_mapping(_mapping(folder, "item_mapping", limits, budget), vectors.shape[0], "item")
     similarity_path = _first(folder, ("item_similarity.npy",), "item similarity", required=False)
     if similarity_path is not None:
-        similarity = _npy(similarity_path)
+        similarity = _npy(similarity_path, budget)
         if similarity.shape != (len(item_ids), len(item_ids)):
             raise CorruptBundle(f"item_similarity.npy is {similarity.shape}, expected items × items")
         neighbor_indices, neighbor_scores = top_neighbors(similarity, CB_NEIGHBORS)
@@ -222,9 +247,9 @@ def read_cb_artifacts(path, *, limits=DEFAULT_LIMITS):
     arrays = cb_arrays(
         item_ids=item_ids,
         item_vectors=vectors,
-        item_titles=_titles(folder, id_array(item_ids), limits),
+        item_titles=_titles(folder, id_array(item_ids), limits, budget),
         neighbor_indices=neighbor_indices,
         neighbor_scores=neighbor_scores,
         normalise=False,
     )
-    return arrays, {"source_layout": "cb-artifacts", "source_metadata": _metadata(folder)}
+    return arrays, {"source_layout": "cb-artifacts", "source_metadata": _metadata(folder, budget)}

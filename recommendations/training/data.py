@@ -28,10 +28,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse
 
+from modelstore.bundles import BundleError, Limits, OversizedBundle
+from modelstore.bundles.filebudget import csv_columns, csv_stream, read_csv_frame
+from modelstore.bundles.limits import DEFAULT_LIMITS
+
 from .exceptions import TrainingError, one_line
 from .options import CSV_SUFFIXES, FORMATS, ONLINE_RETAIL_COLUMNS, REQUIRED_COLUMNS
 
-COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
 # Five digits and optional letters; anything else is postage, fees, manual entries or vouchers.
 PRODUCT_CODE_PATTERN = r"\d{5}[A-Z]*"
 
@@ -68,18 +71,27 @@ class Dataset:
 
 
 def load_dataset(
-    interactions_path, *, items_path=None, data_format="generic", split_date=None, split_end=None
+    interactions_path,
+    *,
+    items_path=None,
+    data_format="generic",
+    split_date=None,
+    split_end=None,
+    limits: Limits = DEFAULT_LIMITS,
 ):
-    """Read, clean and (optionally) split interactions; return a ``Dataset``."""
+    """Read, clean and (optionally) split interactions; return a ``Dataset``.
+
+    Each file is read within ``limits`` (decompressed size, line length, column count).
+    """
     if data_format not in FORMATS:
         raise TrainingError(f"format={data_format!r} is not one of {', '.join(map(repr, FORMATS))}.")
     if data_format == "online-retail":
-        events, items, stats = read_online_retail(interactions_path)
+        events, items, stats = read_online_retail(interactions_path, limits=limits)
         if items_path is not None:
-            items = read_items_csv(items_path)
+            items = read_items_csv(items_path, limits=limits)
     else:
-        events, stats = read_interactions_csv(interactions_path)
-        items = read_items_csv(items_path) if items_path is not None else None
+        events, stats = read_interactions_csv(interactions_path, limits=limits)
+        items = read_items_csv(items_path, limits=limits) if items_path is not None else None
     if (split_date is not None or split_end is not None) and "timestamp" not in events.columns:
         raise TrainingError(
             f"{interactions_path}: a split date needs a 'timestamp' column, and there is none."
@@ -87,32 +99,43 @@ def load_dataset(
     return build_dataset(events, items=items, split_date=split_date, split_end=split_end, stats=stats)
 
 
-def missing_columns(fileobj, *, name, kind):
+def missing_columns(fileobj, *, name, kind, limits: Limits = DEFAULT_LIMITS):
     """Return the columns a ``kind`` file (a format, or "items") needs that ``fileobj`` lacks.
 
-    Only the header is read; ``name`` (the file's name) says how it is compressed.
+    Only the header line is read, at most ``limits.max_line_bytes`` of it, decompressed as
+    its first bytes say.
     """
     if not str(name).lower().endswith(CSV_SUFFIXES):
         raise TrainingError(f"{name}: not a CSV file (use one of {', '.join(CSV_SUFFIXES)}).")
-    compression = COMPRESSIONS.get(Path(str(name).lower()).suffix)
     try:
-        header = pd.read_csv(fileobj, nrows=0, compression=compression)
-    except pd.errors.EmptyDataError:
-        raise TrainingError(f"{name}: the file is empty.") from None
-    except (ValueError, OSError, EOFError, UnicodeDecodeError, lzma.LZMAError, zlib.error) as exc:
-        reason = one_line(exc)
-        raise TrainingError(f"{name}: cannot read it as CSV ({reason}).") from None
-    columns = {str(c).strip() for c in header.columns}
+        with csv_stream(fileobj, limits, name=str(name)) as stream:
+            columns = set(csv_columns(stream))
+    except OversizedBundle as exc:
+        raise TrainingError(f"{name}: {_reason(exc, name)}") from None
+    except BundleError as exc:
+        raise TrainingError(f"{name}: cannot read it as CSV ({_reason(exc, name)}).") from None
+    except (ValueError, OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
+        raise TrainingError(f"{name}: cannot read it as CSV ({one_line(exc)}).") from None
+    if not columns - {""}:
+        raise TrainingError(f"{name}: the file is empty.")
     return [c for c in REQUIRED_COLUMNS[kind] if c not in columns]
 
 
-def read_interactions_csv(path):
+def _reason(exc, name):
+    """Return a bundle error's text without the file name it starts with."""
+    text = one_line(exc)
+    return text[len(str(name)) :].lstrip(" :") if text.startswith(str(name)) else text
+
+
+def read_interactions_csv(path, *, limits: Limits = DEFAULT_LIMITS):
     """Return ``(events, stats)`` from a generic interactions CSV.
 
     ``events`` has columns customer_id, item_id (str), weight (float32) and, when the file
     has one, timestamp (datetime64).
     """
-    frame = _read_csv(path, required=("customer_id", "item_id"), dtype={"customer_id": str, "item_id": str})
+    frame = _read_csv(
+        path, required=("customer_id", "item_id"), dtype={"customer_id": str, "item_id": str}, limits=limits
+    )
     stats = {"rows_read": len(frame)}
     events = pd.DataFrame(
         {
@@ -140,15 +163,17 @@ def read_interactions_csv(path):
     return events, stats
 
 
-def read_items_csv(path):
+def read_items_csv(path, *, limits: Limits = DEFAULT_LIMITS):
     """Return the items CSV as a DataFrame with item_id (str), title (str) and any other columns."""
-    frame = _read_csv(path, required=("item_id", "title"), dtype={"item_id": str, "title": str})
+    frame = _read_csv(
+        path, required=("item_id", "title"), dtype={"item_id": str, "title": str}, limits=limits
+    )
     frame["item_id"] = _clean_ids(frame["item_id"], strip_float=False)
     frame = frame[frame["item_id"].notna()].drop_duplicates("item_id")
     return frame.reset_index(drop=True)
 
 
-def read_online_retail(path):
+def read_online_retail(path, *, limits: Limits = DEFAULT_LIMITS):
     """Return ``(events, items, stats)`` from the UCI Online Retail file.
 
     ``events``: one row per distinct (customer, item, invoice) with weight 1.0 and the
@@ -158,6 +183,7 @@ def read_online_retail(path):
         path,
         required=ONLINE_RETAIL_COLUMNS,
         dtype={"InvoiceNo": str, "StockCode": str, "Description": str, "CustomerID": str},
+        limits=limits,
     )
     stats = {"rows_read": len(frame)}
     customer = _clean_ids(frame["CustomerID"])
@@ -270,12 +296,16 @@ def _pair_codes(rows, cols, n_cols):
     return np.asarray(rows, dtype=np.int64) * n_cols + np.asarray(cols, dtype=np.int64)
 
 
-def _read_csv(path, *, required, dtype):
+def _read_csv(path, *, required, dtype, limits):
     path = Path(path)
     if not path.is_file():
         raise TrainingError(f"{path}: no such file.")
     try:
-        frame = pd.read_csv(path, dtype=dtype, skipinitialspace=True)
+        frame = read_csv_frame(path, limits, dtype=dtype, skipinitialspace=True)
+    except OversizedBundle as exc:
+        raise TrainingError(f"{path}: {_reason(exc, path.name)}") from None
+    except BundleError as exc:
+        raise TrainingError(f"{path}: cannot read it as CSV ({_reason(exc, path.name)}).") from None
     except pd.errors.EmptyDataError:
         raise TrainingError(f"{path}: the file is empty.") from None
     except (ValueError, OSError, EOFError, UnicodeDecodeError, lzma.LZMAError, zlib.error) as exc:

@@ -4,6 +4,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from modelstore import services
 from modelstore.formatting import human_bytes
 
 from . import options as training
@@ -101,7 +102,9 @@ class TrainingForm(forms.Form):
             from .data import missing_columns  # pandas: loaded when a file is checked
 
             try:
-                missing = missing_columns(upload.open(), name=upload.name, kind=kind)
+                missing = missing_columns(
+                    upload.open(), name=upload.name, kind=kind, limits=services.bundle_limits()
+                )
             except TrainingError as exc:
                 self.add_error(field, ValidationError(str(exc), code="unreadable"))
                 continue

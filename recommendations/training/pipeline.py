@@ -36,6 +36,7 @@ def train_models(
     engine="implicit",
     spark_master=None,
     spark_work_dir=None,
+    limits=None,
 ):
     """Write ``out_dir/cf``, ``out_dir/cb`` (when there are item texts) and, with a split, ``out_dir/test.csv``.
 
@@ -57,6 +58,7 @@ def train_models(
         data_format=data_format,
         split_date=split_date,
         split_end=split_end,
+        **({"limits": limits} if limits is not None else {}),
     )
     stats = dataset.stats
     say(

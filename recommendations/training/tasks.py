@@ -241,6 +241,7 @@ def train_and_build(
                 items_path=local_items,
                 out_dir=run_folder(cf_version_id),
                 progress=progress,
+                limits=services.bundle_limits(),
                 **asdict(options),
             )
     except (TrainingError, OSError) as exc:

@@ -24,6 +24,10 @@ import numpy as np
 from modelstore.bundles import content_hash, write_bundle
 from tests import factories
 
+# The readers' kinds (artifact folders, Spark folders, training CSVs) live beside this corpus;
+# tests/security/test_folder_doors.py, test_spark_doors.py and test_csv_doors.py run them.
+from .hostile_readers import ARTIFACT_KINDS, CSV_KINDS, SPARK_KINDS  # noqa: F401
+
 GiB = 1024**3
 
 

@@ -114,6 +114,7 @@ class Command(BaseCommand):
                     Path(tmp) / (model_dir.resolve().name or "spark-als"),
                     user_index=options["user_index"],
                     item_index=options["item_index"],
+                    limits=services.bundle_limits(),
                 )
             options["acting_user"] = acting_user(options["user"]) if options["activate"] else None
             compress = None if options["no_compress"] else options["compress"]

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from modelstore import services
 from recommendations.training import cb, cf
 from recommendations.training.data import FORMATS
 from recommendations.training.exceptions import TrainingError, one_line
@@ -137,6 +138,7 @@ class Command(BaseCommand):
                 engine=options["engine"],
                 spark_master=options["spark_master"],
                 spark_work_dir=options["spark_work_dir"],
+                limits=services.bundle_limits(),
             )
         except (TrainingError, OSError) as exc:
             raise CommandError(one_line(exc)) from exc
