@@ -64,6 +64,8 @@ def plan(ctx):
             "event_rounds": 1,
             "copy_rows": 20_000,
             "warm_up": False,
+            "read_answers": 2_000,
+            "read_events": 20_000,
         }
     return {
         "scale": "seed",
@@ -74,8 +76,8 @@ def plan(ctx):
         "event_rounds": 2,
         "copy_rows": 200_000,
         "warm_up": True,
-        "read_answers": int(os.environ.get("BENCH_READ_ANSWERS", 100_000)),
-        "read_events": int(os.environ.get("BENCH_READ_EVENTS", 1_000_000)),
+        "read_answers": 100_000,
+        "read_events": 1_000_000,
     }
 
 
