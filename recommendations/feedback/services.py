@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from .exceptions import BatchTooLarge, FeedbackError
+from .exceptions import BatchTooLarge, FeedbackError, NothingAccepted
 from .models import Event
 from .validation import check_event
 
@@ -26,12 +26,14 @@ class Recorded:
 def events_record(*, events):
     """Check every event of a batch and store the acceptable ones in one transaction.
 
-    Return a ``Recorded``; raise ``BatchTooLarge`` past ``HYBRIDREC_EVENTS_MAX_BATCH`` and
-    ``FeedbackError`` when ``events`` is not a list. When this returns, the accepted events are
-    committed: the caller may say so.
+    Return a ``Recorded``; raise ``BatchTooLarge`` past ``HYBRIDREC_EVENTS_MAX_BATCH``,
+    ``FeedbackError`` when ``events`` is not a non-empty list and ``NothingAccepted`` when every
+    event is refused. When this returns, the accepted events are committed: the caller may say so.
     """
     if not isinstance(events, list):
         raise FeedbackError('"events" must be a list of event objects.')
+    if not events:
+        raise FeedbackError('"events" is empty: a batch holds at least one event.')
     limit = settings.HYBRIDREC_EVENTS_MAX_BATCH
     if len(events) > limit:
         raise BatchTooLarge(
@@ -47,7 +49,14 @@ def events_record(*, events):
             rejected.append({"index": index, "errors": errors})
         else:
             rows.append(row)
-    if rows:
-        with transaction.atomic():
-            Event.objects.bulk_create(rows, batch_size=1000)
+    if not rows:
+        first = rejected[0]
+        field, reasons = next(iter(first["errors"].items()))
+        raise NothingAccepted(
+            f"No event was accepted: all {len(rejected)} were refused (rejected says why; the first, "
+            f"events[{first['index']}], {field}: {reasons[0]})",
+            rejected=rejected,
+        )
+    with transaction.atomic():
+        Event.objects.bulk_create(rows, batch_size=1000)
     return Recorded(accepted=len(rows), rejected=rejected)
