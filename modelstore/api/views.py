@@ -47,14 +47,20 @@ from ..upload import (
     upload_refusals,
 )
 from .permissions import CanActivate, CanDownload, CanUpload, CanVerify, CanView
-from .serializers import RollbackRequest, UploadRequest, VersionAnswer, VersionListQuery, VersionPage
+from .serializers import (
+    LABEL_LENGTH,
+    RollbackRequest,
+    UploadRequest,
+    VersionAnswer,
+    VersionListQuery,
+    VersionPage,
+)
 
-MAX_LABEL_LENGTH = 100
 REFUSED = OpenApiResponse(ErrorAnswer, description="Refused: the body names the field or the reason.")
 DENIED = OpenApiResponse(ErrorAnswer, description="Not authenticated (401) or missing the permission (403).")
 UNKNOWN = OpenApiResponse(ErrorAnswer, description="No version with this id or label.")
 VERSION = OpenApiParameter(
-    "version", id_parameter_schema(MAX_LABEL_LENGTH), OpenApiParameter.PATH, description="An id or a label."
+    "version", id_parameter_schema(LABEL_LENGTH), OpenApiParameter.PATH, description="An id or a label."
 )
 
 
@@ -65,7 +71,7 @@ class VersionPagination(LimitOffsetPagination):
 
 def version_or_404(value):
     """Return the version named by an id or label in the URL, or raise the API's 400/404."""
-    problem = id_problem(value, MAX_LABEL_LENGTH)
+    problem = id_problem(value, LABEL_LENGTH)
     if problem:
         raise invalid("id", problem)
     try:
