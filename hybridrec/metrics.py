@@ -69,6 +69,12 @@ BUNDLE_CACHE = Counter(
 TASKS = Counter(
     "hybridrec_celery_tasks_total", "Celery task outcomes, by task name and outcome.", ["task", "outcome"]
 )
+EXPOSURES_LOST = Counter(
+    "hybridrec_experiment_exposures_lost_total",
+    "Counted answers never written, by reason: refused (the database refused the row), "
+    "experiment_deleted (its arm was gone), exit (still buffered when the process ended).",
+    ["reason"],
+)
 
 
 def count_download() -> None:
@@ -99,6 +105,12 @@ def count_load_error(kind: str) -> None:
 def observe_swap(kind: str, seconds: float) -> None:
     """Record how long a swap to another version took."""
     SWAP_SECONDS.labels(kind=kind).observe(seconds)
+
+
+def count_lost_exposures(reason: str, count: int) -> None:
+    """Count ``count`` exposures that will never be written, and why."""
+    if count:
+        EXPOSURES_LOST.labels(reason=reason).inc(count)
 
 
 def set_loaded(kind: str, version_id: int | None) -> None:

@@ -52,7 +52,7 @@ class UploadForm(forms.Form):
         help_text="Seed-layout bundles are always collaborative filtering.",
     )
     label = forms.CharField(
-        max_length=100,
+        max_length=ModelVersion._meta.get_field("label").max_length,
         required=False,
         help_text="Unique per kind. Leave empty for kind-date-hash.",
     )

@@ -10,7 +10,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
-MAX_ID_LENGTH = 200
+from hybridrec.limits import MAX_ID_LENGTH
+
 MAX_PAGE_SIZE = 500
 # What an id may be: no control characters (PostgreSQL refuses NUL); in a URL also no "/".
 BODY_ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"

@@ -6,6 +6,9 @@ from hybridrec.api.fields import MAX_PAGE_SIZE, JsonChoice, QueryInteger
 
 from ..models import ModelVersion
 
+# The column's length: a label the API takes always fits.
+LABEL_LENGTH = ModelVersion._meta.get_field("label").max_length
+
 
 class VersionListQuery(serializers.Serializer):
     """Query string of GET /api/v1/models/."""
@@ -22,7 +25,7 @@ class UploadRequest(serializers.Serializer):
 
     file = serializers.FileField(help_text="A bundle: native or seed layout, plain or compressed.")
     kind = serializers.ChoiceField(choices=ModelVersion.Kind.values, required=False, allow_blank=True)
-    label = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    label = serializers.CharField(required=False, allow_blank=True, max_length=LABEL_LENGTH)
     notes = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
     activate = serializers.BooleanField(
         required=False, default=False, help_text="Activate once verified (needs the activate permission)."

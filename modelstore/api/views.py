@@ -48,6 +48,7 @@ from ..upload import (
 )
 from .permissions import CanActivate, CanDownload, CanUpload, CanVerify, CanView
 from .serializers import (
+    LABEL_LENGTH,
     RollbackRequest,
     UploadMatchAnswer,
     UploadRequest,
@@ -56,7 +57,6 @@ from .serializers import (
     VersionPage,
 )
 
-MAX_LABEL_LENGTH = 100
 REFUSED = OpenApiResponse(ErrorAnswer, description="Refused: the body names the field or the reason.")
 DENIED = OpenApiResponse(ErrorAnswer, description="Not authenticated (401) or missing the permission (403).")
 UNKNOWN = OpenApiResponse(ErrorAnswer, description="No version with this id or label.")
@@ -65,7 +65,7 @@ RUNNING = OpenApiResponse(
     description="experiment_running: an experiment runs for the kind; the detail says how to stop it.",
 )
 VERSION = OpenApiParameter(
-    "version", id_parameter_schema(MAX_LABEL_LENGTH), OpenApiParameter.PATH, description="An id or a label."
+    "version", id_parameter_schema(LABEL_LENGTH), OpenApiParameter.PATH, description="An id or a label."
 )
 
 
@@ -76,7 +76,7 @@ class VersionPagination(LimitOffsetPagination):
 
 def version_or_404(value):
     """Return the version named by an id or label in the URL, or raise the API's 400/404."""
-    problem = id_problem(value, MAX_LABEL_LENGTH)
+    problem = id_problem(value, LABEL_LENGTH)
     if problem:
         raise invalid("id", problem)
     try:

@@ -6,7 +6,11 @@ and once more when the process exits normally (``atexit``: gunicorn's workers ex
 When the buffer holds ``HYBRIDREC_EXPERIMENT_BUFFER`` rows, new ones are dropped and counted
 (``hybridrec_experiment_exposures_dropped_total`` in /metrics) rather than waited for. A
 process killed with SIGKILL loses what it buffered: at most one flush interval of exposures.
-A write that fails (the database away) puts the rows back, as far as the buffer has room.
+A write that fails because of the database (away, locked) puts the rows back, as far as the
+buffer has room. A batch the database refuses because of a row (a value it cannot store) is
+written again row by row, so that only the rows it refuses are left out; those, the rows of a
+deleted experiment and what is still buffered when the process ends are counted in
+``hybridrec_experiment_exposures_lost_total`` by reason.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from collections import deque
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import DatabaseError, connections, router, transaction
+from django.db import DatabaseError, DataError, IntegrityError, connections, router, transaction
 from prometheus_client import Counter
+
+from hybridrec.metrics import count_lost_exposures
 
 from . import counting
 from .models import Arm, Exposure
@@ -33,6 +39,10 @@ DROPPED = Counter(
     "Exposures dropped because the process's buffer was full (the database slower than the traffic).",
 )
 BATCH_SIZE = 1000
+# What a row can make a write fail with: a value too long or one the driver cannot encode (a
+# NUL for PostgreSQL, a lone surrogate), a row whose arm is gone. Any other DatabaseError is the
+# database's (away, locked): the rows wait for the next flush.
+ROW_FAULTS = (DataError, IntegrityError, ValueError)
 
 
 class ExposureBuffer:
@@ -70,24 +80,36 @@ class ExposureBuffer:
             try:
                 # Rows of an experiment deleted meanwhile can never be written: leave them out.
                 arms = set(Arm.objects.filter(pk__in={row[2] for row in taken}).values_list("pk", flat=True))
-                kept = [row for row in taken if row[2] in arms]
-                self.dropped += len(taken) - len(kept)
-                taken = kept
-                _write(taken)
             except DatabaseError as exc:
-                room = max(settings.HYBRIDREC_EXPERIMENT_BUFFER - len(self._rows), 0)
-                self._rows.extendleft(reversed(taken[:room]))
-                lost = len(taken) - min(room, len(taken))
-                if lost:
-                    self.dropped += lost
-                    DROPPED.inc(lost)
-                logger.warning(
-                    "could not write %d exposures (%s); kept %d", len(taken), exc, len(taken) - lost
-                )
-                connections.close_all()
+                self._put_back(taken, exc)
                 return 0
-            WRITTEN.inc(len(taken))
-            return len(taken)
+            kept = [row for row in taken if row[2] in arms]
+            self._lose("experiment_deleted", len(taken) - len(kept))
+            written, refused, left, error = _store(kept)
+            if left:
+                self._put_back(left, error)
+            if refused:
+                self._lose("refused", len(refused))
+                logger.warning(
+                    "left out %d exposures the database refused (the first: %s)", len(refused), refused[0]
+                )
+            WRITTEN.inc(written)
+            return written
+
+    def _put_back(self, rows, exc):
+        """Keep ``rows`` for the next flush, as far as the buffer has room; count the rest as dropped."""
+        room = max(settings.HYBRIDREC_EXPERIMENT_BUFFER - len(self._rows), 0)
+        self._rows.extendleft(reversed(rows[:room]))
+        lost = len(rows) - min(room, len(rows))
+        if lost:
+            self.dropped += lost
+            DROPPED.inc(lost)
+        logger.warning("could not write %d exposures (%s); kept %d", len(rows), exc, len(rows) - lost)
+        connections.close_all()
+
+    def _lose(self, reason, count):
+        self.dropped += count
+        count_lost_exposures(reason, count)
 
     def _start(self):
         with self._lock:
@@ -132,7 +154,7 @@ def record(**exposure):
 
 
 def _write(rows):
-    """Insert ``rows`` with one ``executemany`` per batch, in one transaction.
+    """Insert ``rows`` with one ``executemany`` per batch, in one transaction (all or none).
 
     Not ``bulk_create``: building a model instance and compiling its SQL costs about 0.15 ms a
     row in the worker's Python, under the GIL its request threads need; binding plain values
@@ -165,8 +187,73 @@ def _write(rows):
                     ]
                 ],
             )
-    # After the commit, so events stored meanwhile by another transaction are seen (counting.py).
-    counting.exposures_count(rows=rows)
+
+
+def _store(rows):
+    """Write ``rows`` a batch at a time, leaving out only the rows the database refuses.
+
+    Return ``(written, refusals, rows left, error)``: an error of the database itself (away,
+    locked) stops the writing and returns the rows not written with it.
+    """
+    written, refused, position = 0, [], 0
+    try:
+        while position < len(rows):
+            batch = rows[position : position + BATCH_SIZE]
+            try:
+                _write(batch)
+                _counted(batch)
+                written += len(batch)
+                position += len(batch)
+                continue
+            except ROW_FAULTS:
+                pass
+            # One bad row must not keep the others out: again row by row, a savepoint each, in
+            # one transaction (a commit a row costs milliseconds on PostgreSQL).
+            try:
+                stored, faults = _write_each(batch)
+                _counted(stored)
+                written += len(stored)
+                refused += faults
+                position += len(batch)
+                continue
+            except ROW_FAULTS:  # refused at the commit (a foreign key is checked there)
+                pass
+            for row in batch:
+                try:
+                    _write([row])
+                    _counted([row])
+                    written += 1
+                except ROW_FAULTS as exc:
+                    refused.append(exc)
+                position += 1
+    except DatabaseError as exc:
+        return written, refused, rows[position:], exc
+    return written, refused, [], None
+
+
+def _write_each(rows):
+    """Insert ``rows`` one by one in one transaction, leaving out those refused.
+
+    Return ``(the rows stored, the errors of those refused)``.
+    """
+    stored, faults = [], []
+    with transaction.atomic(using=router.db_for_write(Exposure)):
+        for row in rows:
+            try:
+                _write([row])  # nested: a savepoint
+                stored.append(row)
+            except ROW_FAULTS as exc:
+                faults.append(exc)
+    return stored, faults
+
+
+def _counted(rows):
+    """Count committed ``rows`` for their experiments (counting.py).
+
+    After the commit, so events stored meanwhile by another transaction are seen.
+    """
+    if rows:
+        counting.exposures_count(rows=rows)
 
 
 def _flush_at_exit():
@@ -175,6 +262,10 @@ def _flush_at_exit():
         _buffer.flush()
     except Exception:  # the process is ending: say so, never raise from an exit handler
         logger.exception("writing exposures at exit failed")
+    left = _buffer.pending()
+    if left:
+        count_lost_exposures("exit", left)
+        logger.error("the process ends with %d exposures it could not write: they are lost", left)
 
 
 def _forget_after_fork():

@@ -8,6 +8,7 @@ from modelstore.selectors import active_version
 
 from . import services
 from .exceptions import ExperimentError
+from .models import Experiment
 
 CANDIDATE_SLOTS = 3
 
@@ -29,7 +30,7 @@ class StartForm(forms.Form):
     """Start an experiment: the kind's active version is the control, with up to three candidates."""
 
     kind = forms.ChoiceField(choices=ModelVersion.Kind.choices)
-    name = forms.CharField(max_length=100)
+    name = forms.CharField(max_length=Experiment._meta.get_field("name").max_length)
     control_share = forms.FloatField(
         min_value=0.0, max_value=1.0, initial=0.5, help_text="The active version's share of customers."
     )

@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from hybridrec.limits import MAX_ID_LENGTH, MAX_REQUEST_ID_LENGTH
 from modelstore.models import ModelVersion
 
 
@@ -84,10 +85,13 @@ class Arm(models.Model):
 class Exposure(models.Model):
     """One served answer that counted in an experiment: who got which items from which arm."""
 
-    request_id = models.CharField(max_length=64, db_index=True, help_text="Issued by the server.")
+    request_id = models.CharField(
+        max_length=MAX_REQUEST_ID_LENGTH, db_index=True, help_text="Issued by the server."
+    )
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="exposures")
     arm = models.ForeignKey(Arm, on_delete=models.CASCADE, related_name="exposures")
-    customer_id = models.CharField(max_length=100)
+    # As long as any id the API takes: a shorter column made every buffered exposure unwritable.
+    customer_id = models.CharField(max_length=MAX_ID_LENGTH)
     items = models.JSONField(default=list, help_text="Item ids served, in order.")
     served_at = models.DateTimeField(db_index=True)
 
@@ -140,9 +144,9 @@ class ServedItem(models.Model):
 
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="+")
     arm = models.ForeignKey(Arm, on_delete=models.CASCADE, related_name="+")
-    request_id = models.CharField(max_length=64)
-    customer_id = models.CharField(max_length=100)
-    item_id = models.CharField(max_length=200)
+    request_id = models.CharField(max_length=MAX_REQUEST_ID_LENGTH)
+    customer_id = models.CharField(max_length=MAX_ID_LENGTH)
+    item_id = models.CharField(max_length=MAX_ID_LENGTH)
     served_at = models.DateTimeField()
 
     class Meta:
@@ -163,7 +167,7 @@ class ExposedCustomer(models.Model):
 
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="+")
     arm = models.ForeignKey(Arm, on_delete=models.CASCADE, related_name="+")
-    customer_id = models.CharField(max_length=100)
+    customer_id = models.CharField(max_length=MAX_ID_LENGTH)
     first_served_at = models.DateTimeField()
 
     class Meta:
@@ -180,8 +184,8 @@ class Attribution(models.Model):
 
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="+")
     arm = models.ForeignKey(Arm, on_delete=models.CASCADE, related_name="+")
-    customer_id = models.CharField(max_length=200)
-    item_id = models.CharField(max_length=200)
+    customer_id = models.CharField(max_length=MAX_ID_LENGTH)
+    item_id = models.CharField(max_length=MAX_ID_LENGTH)
     type = models.CharField(max_length=12)
     at = models.DateTimeField(help_text="The time of the event that counted.")
 

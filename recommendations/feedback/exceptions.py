@@ -6,6 +6,8 @@ class FeedbackError(Exception):
 
     code = "invalid"
     http_status = 400
+    # Fields the answer carries besides detail and code.
+    extra: dict = {}
 
 
 class BatchTooLarge(FeedbackError):
@@ -16,3 +18,13 @@ class BatchTooLarge(FeedbackError):
 class BodyTooLarge(FeedbackError):
     code = "too_large"
     http_status = 413
+
+
+class NothingAccepted(FeedbackError):
+    """Every event of the batch was refused: the answer lists each one's reasons."""
+
+    code = "no_event_accepted"
+
+    def __init__(self, message, *, rejected):
+        super().__init__(message)
+        self.extra = {"accepted": 0, "rejected": rejected}

@@ -4,6 +4,8 @@ from django.db import models
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from hybridrec.limits import MAX_ID_LENGTH, MAX_REQUEST_ID_LENGTH
+
 
 class Event(models.Model):
     """An event a client reported; attributed to a served answer through ``request_id`` or time."""
@@ -15,11 +17,14 @@ class Event(models.Model):
         PURCHASE = "purchase", "Purchase"
 
     type = models.CharField(max_length=12, choices=Type.choices)
-    customer_id = models.CharField(max_length=200)
-    item_id = models.CharField(max_length=200)
+    customer_id = models.CharField(max_length=MAX_ID_LENGTH)
+    item_id = models.CharField(max_length=MAX_ID_LENGTH)
     # NULL, not "": an event without a request_id is attributed by customer and time instead.
     request_id = models.CharField(  # noqa: DJ001
-        max_length=64, null=True, blank=True, help_text="The request_id of the answer that showed the item."
+        max_length=MAX_REQUEST_ID_LENGTH,
+        null=True,
+        blank=True,
+        help_text="The request_id of the answer that showed the item.",
     )
     # NULL, not "": only a client's own ids are deduplicated; events without one are all kept.
     event_id = models.CharField(

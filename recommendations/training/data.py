@@ -31,6 +31,7 @@ import scipy.sparse
 from modelstore.bundles import BundleError, Limits, OversizedBundle
 from modelstore.bundles.filebudget import csv_columns, csv_stream, read_csv_frame
 from modelstore.bundles.limits import DEFAULT_LIMITS
+from recommendations.feedback.spreadsheet import ADDED_QUOTE
 
 from .exceptions import TrainingError, one_line
 from .options import CSV_SUFFIXES, FORMATS, ONLINE_RETAIL_COLUMNS, REQUIRED_COLUMNS
@@ -137,10 +138,14 @@ def read_interactions_csv(path, *, limits: Limits = DEFAULT_LIMITS):
         path, required=("customer_id", "item_id"), dtype={"customer_id": str, "item_id": str}, limits=limits
     )
     stats = {"rows_read": len(frame)}
+    # export_events quotes ids a spreadsheet would run as formulas: read them as they were.
+    customer_ids, item_ids = (
+        frame[c].str.replace(ADDED_QUOTE, "", regex=True) for c in ("customer_id", "item_id")
+    )
     events = pd.DataFrame(
         {
-            "customer_id": _clean_ids(frame["customer_id"]),
-            "item_id": _clean_ids(frame["item_id"], strip_float=False),
+            "customer_id": _clean_ids(customer_ids),
+            "item_id": _clean_ids(item_ids, strip_float=False),
         }
     )
     if "weight" in frame.columns:

@@ -160,3 +160,34 @@ def test_export_events_writes_a_training_file(tmp_path):
         ["c1", "i1", "1.0", "click"],
         ["c2", "i2", "4.0", "purchase"],
     ]
+
+
+def test_a_batch_whose_every_event_is_refused_is_a_400_that_lists_each_one(reporter):
+    batch = [event(type="like"), event(customer_id=""), event(ts="yesterday")]
+    answer = post(reporter, {"events": batch})
+    assert answer.status_code == 400
+    body = answer.json()
+    assert body["code"] == "no_event_accepted"
+    assert body["accepted"] == 0
+    assert [r["index"] for r in body["rejected"]] == [0, 1, 2]
+    assert body["rejected"][1]["errors"] == {"customer_id": ["May not be empty."]}
+    assert "events[0], type" in body["detail"]
+    assert Event.objects.count() == 0
+
+
+def test_an_empty_batch_is_a_400(reporter):
+    answer = post(reporter, {"events": []})
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "invalid"
+    assert "empty" in answer.json()["detail"]
+
+
+def test_the_schema_describes_the_events_answers_as_they_are(client_for):
+    schema = client_for("superuser").get("/api/schema/", {"format": "json"}).json()
+    operation = schema["paths"]["/api/v1/events/"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert schema["components"]["schemas"][body]["properties"]["events"]["minItems"] == 1
+    refused = operation["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    properties = schema["components"]["schemas"][refused]["properties"]
+    assert {"detail", "code", "accepted", "rejected"} <= set(properties)
+    assert set(operation["responses"]) >= {"202", "400", "401", "403", "413", "429"}

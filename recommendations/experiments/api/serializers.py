@@ -36,7 +36,9 @@ class StartRequest(serializers.Serializer):
     """JSON body of POST /api/v1/experiments/."""
 
     kind = JsonChoice(choices=ModelVersion.Kind.values)
-    name = serializers.RegexField(r"\S", max_length=100, help_text="Not blank.")
+    name = serializers.RegexField(
+        r"\S", max_length=Experiment._meta.get_field("name").max_length, help_text="Not blank."
+    )
     arms = serializers.ListField(
         child=ArmRequest(),
         min_length=2,

@@ -56,7 +56,7 @@ class Migration(migrations.Migration):
                         auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
                     ),
                 ),
-                ("customer_id", models.CharField(max_length=100)),
+                ("customer_id", models.CharField(max_length=200)),
                 ("first_served_at", models.DateTimeField()),
                 (
                     "arm",
@@ -91,7 +91,7 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("request_id", models.CharField(max_length=64)),
-                ("customer_id", models.CharField(max_length=100)),
+                ("customer_id", models.CharField(max_length=200)),
                 ("item_id", models.CharField(max_length=200)),
                 ("served_at", models.DateTimeField()),
                 (

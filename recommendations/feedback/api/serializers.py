@@ -2,10 +2,10 @@
 
 from rest_framework import serializers
 
-from hybridrec.api.fields import IdField
+from hybridrec.api.fields import ErrorAnswer, IdField
+from hybridrec.limits import MAX_REQUEST_ID_LENGTH
 
 from ..models import Event
-from ..validation import MAX_REQUEST_ID_LENGTH
 
 
 class EventIn(serializers.Serializer):
@@ -33,8 +33,10 @@ class EventIn(serializers.Serializer):
 
 
 class EventsRequest(serializers.Serializer):
-    events = EventIn(
-        many=True, help_text="At most HYBRIDREC_EVENTS_MAX_BATCH events; each is checked on its own."
+    events = serializers.ListField(
+        child=EventIn(),
+        min_length=1,
+        help_text="1 to HYBRIDREC_EVENTS_MAX_BATCH events; each is checked on its own.",
     )
 
 
@@ -48,3 +50,12 @@ class Rejection(serializers.Serializer):
 class EventsAnswer(serializers.Serializer):
     accepted = serializers.IntegerField(help_text="Events stored (committed) by this request.")
     rejected = Rejection(many=True)
+
+
+class EventsRefused(ErrorAnswer):
+    accepted = serializers.IntegerField(
+        required=False, min_value=0, max_value=0, help_text="With no_event_accepted: 0, nothing was stored."
+    )
+    rejected = Rejection(
+        many=True, required=False, help_text="With no_event_accepted: every event's reasons."
+    )

@@ -12,8 +12,9 @@ from modelstore.api.permissions import HasModelPermission
 
 from ..exceptions import FeedbackError
 from ..services import events_record
+from ..validation import shown
 from .parsers import BoundedJSONParser, body_too_large
-from .serializers import EventsAnswer, EventsRequest
+from .serializers import EventsAnswer, EventsRefused, EventsRequest
 
 
 class CanReportEvents(HasModelPermission):
@@ -44,7 +45,12 @@ class EventsView(APIView):
         request=EventsRequest,
         responses={
             202: EventsAnswer,
-            400: OpenApiResponse(ErrorAnswer, description='The body is not {"events": [...]}.'),
+            400: OpenApiResponse(
+                EventsRefused,
+                description="No event was accepted (code no_event_accepted: rejected says why, "
+                'event by event), or the body is not {"events": [...]} with at least one event '
+                "(code invalid or parse_error).",
+            ),
             403: OpenApiResponse(ErrorAnswer, description="The user lacks feedback.add_event."),
             413: OpenApiResponse(
                 ErrorAnswer,
@@ -55,7 +61,8 @@ class EventsView(APIView):
         description=(
             "Store a batch of events. Each event is checked on its own: the acceptable ones are "
             "stored (committed before the answer), the others listed in rejected with their "
-            "reasons by field. 202 means the accepted events are stored."
+            "reasons by field. 202 means the accepted events are stored; when every event is "
+            "refused the answer is a 400 with the same rejected list and nothing is stored."
         ),
     )
     def post(self, request):
@@ -65,12 +72,12 @@ class EventsView(APIView):
         extra = set(body) - {"events"}
         if extra:
             raise ApiError(
-                f"Unknown field(s) {', '.join(sorted(str(name)[:50] for name in extra)[:5])}; "
+                f"Unknown field(s) {', '.join(sorted(shown(name) for name in extra)[:5])}; "
                 'the body is {"events": [...]}.',
                 code="invalid",
             )
         try:
             recorded = events_record(events=body["events"])
         except FeedbackError as exc:
-            raise ApiError(str(exc), code=exc.code, status_code=exc.http_status) from None
+            raise ApiError(str(exc), code=exc.code, status_code=exc.http_status, **exc.extra) from None
         return Response(recorded.as_json(), status=202)

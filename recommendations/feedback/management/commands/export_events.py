@@ -1,12 +1,12 @@
 """Write stored events as a generic interactions CSV that ``train_models`` reads."""
 
 import csv
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from recommendations.feedback.selectors import TRAINING_WEIGHTS, events_for_training
+from recommendations.feedback.spreadsheet import quote
 
 
 def _when(text):
@@ -14,13 +14,15 @@ def _when(text):
         when = datetime.fromisoformat(text)
     except ValueError:
         raise CommandError(f"{text!r} is not an ISO 8601 date or time (e.g. 2026-11-01).") from None
-    return when if when.tzinfo else timezone.make_aware(when, timezone.UTC)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 class Command(BaseCommand):
     help = (
         "Write clicks, add-to-carts and purchases as customer_id,item_id,weight,timestamp,type "
-        "(weights: click 1, add_to_cart 2, purchase 4); train_models --interactions FILE reads it."
+        "(weights: click 1, add_to_cart 2, purchase 4); train_models --interactions FILE reads it. "
+        "Ids a spreadsheet would run as formulas (starting with = + - @, a tab or a carriage return) "
+        "are written with a leading single quote."
     )
 
     def add_arguments(self, parser):
@@ -50,6 +52,8 @@ class Command(BaseCommand):
             ):
                 customer_id, item_id, kind, ts, received_at = row
                 weight = TRAINING_WEIGHTS.get(kind, 0.5)
-                writer.writerow([customer_id, item_id, weight, (ts or received_at).isoformat(), kind])
+                writer.writerow(
+                    [quote(customer_id), quote(item_id), weight, (ts or received_at).isoformat(), kind]
+                )
                 count += 1
         self.stdout.write(f"wrote {count:,} events to {out}")
