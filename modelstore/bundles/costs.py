@@ -28,6 +28,7 @@ MAX_KEY_UNITS = 64
 HASH_MODULUS = sys.hash_info.modulus
 # Keys whose hashes an attacker cannot make equal: text and bytes (randomised), small integers.
 _RANDOM_HASH = (str, bytes, np.str_, np.bytes_)
+_FREE_TYPES = frozenset({str, bytes, bool, type(None)})  # the common keys, settled without a call
 
 _SHORT = reprlib.Repr()
 _SHORT.maxlevel = 2
@@ -128,7 +129,8 @@ class KeyGuard:
 
         Return the counts to ``remember`` for the new container.
         """
-        counted = [key for key in keys if not _hashes_itself(key)]
+        counted = [key for key in keys if type(key) not in _FREE_TYPES]
+        counted = [key for key in counted if not _hashes_itself(key)] if counted else counted
         entry = self.counts.get(id(into)) if into is not None else None
         counts = entry[1] if entry is not None else Counter()
         if not counted:

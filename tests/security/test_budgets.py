@@ -17,19 +17,24 @@ GiB = 1024**3
 MiB = 1024**2
 REPO = Path(__file__).resolve().parents[2]
 
-# Load a file in a fresh process; report the peak resident memory before and after, in bytes.
+# Load a file in a fresh process; report its peak resident memory before and after, in bytes.
 PEAK_MEMORY = textwrap.dedent(
     """
-    import json, resource, sys
+    import json, sys
     from modelstore.bundles import BundleError, load_any
     import pandas, pyarrow  # imported before the baseline: the seed layout may need them
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    def high_water():  # VmHWM starts again at exec; ru_maxrss may carry the parent's peak
+        line = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+        return int(line.split()[1]) * 1024
+
+    before = high_water()
     try:
         load_any(sys.argv[1])
         outcome = "loaded"
     except BundleError as exc:
         outcome = f"{type(exc).__name__}: {exc}"
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    after = high_water()
     print(json.dumps({"before": before, "after": after, "outcome": outcome}))
     """
 )
