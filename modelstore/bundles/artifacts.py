@@ -214,13 +214,8 @@ def _titles(folder, item_ids, limits, budget):
 
     if path.suffix == ".parquet":
         table = _table(path, limits, budget)
-    else:
-        try:
-            table = read_csv_frame(path, limits, budget=budget, dtype={"item_id": str})
-        except BundleError:
-            raise
-        except Exception as exc:  # the CSV reader raises many kinds; all mean "unreadable"
-            raise CorruptBundle(f"cannot read {path.name}: {exc}") from exc
+    else:  # what pandas raises on a malformed table is named by read_artifacts' conversion
+        table = read_csv_frame(path, limits, budget=budget, dtype={"item_id": str})
     if "item_id" not in table.columns or "title" not in table.columns:
         raise CorruptBundle(f"{path.name} needs the columns item_id and title")
     titles = pd.Series(table["title"].astype(str).to_numpy(), index=id_column(table["item_id"]))

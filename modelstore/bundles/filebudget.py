@@ -323,7 +323,8 @@ def _size_of(raw):
 
 
 def _fields(line):
-    return next(csv.reader([line.decode("utf-8", "replace")]), [])
+    # A UTF-8 byte order mark is not part of the first name, as pandas reads it.
+    return next(csv.reader([line.decode("utf-8-sig", "replace")]), [])
 
 
 def csv_columns(stream, *, max_columns=MAX_CSV_COLUMNS):

@@ -372,6 +372,12 @@ def test_missing_columns_reads_only_the_header(name, text, kind, expected):
     assert missing_columns(io.BytesIO(text), name=name, kind=kind) == expected
 
 
+def test_missing_columns_reads_a_header_after_a_byte_order_mark_as_pandas_does():
+    text = "\ufeffcustomer_id,item_id\n1,a\n".encode()
+
+    assert missing_columns(io.BytesIO(text), name="events.csv", kind="generic") == []
+
+
 @pytest.mark.parametrize(
     ("name", "text", "message"),
     [
