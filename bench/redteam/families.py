@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 
 from tests import factories
-from tests.security import hostile
+from tests.security import amplifiers, hostile, hostile_readers
 
 from . import doors
 
@@ -120,6 +120,11 @@ def corpus_families(ctx):
     ]
 
 
+def _amplifier(kind):
+    """Return a builder of one kind of the corpus's amplifiers (memo reuse, equal hashes, shared metadata)."""
+    return lambda: amplifiers.kinds()[kind]
+
+
 def _artifacts(ctx, name):
     return ctx.stand.artifacts / name
 
@@ -127,23 +132,25 @@ def _artifacts(ctx, name):
 FAMILIES = [
     Family(
         "1 memo reuse: 1 MiB memoised, 1,000 × bytearray",
-        _bundles(("memo-reuse.joblib", hostile.memo_reuse_bytearray)),
+        _bundles(("memo-reuse.joblib", _amplifier("memo bytearray of text x1000"))),
     ),
     Family(
         "2 hash-colliding dict keys and frozenset",
         _bundles(
-            ("colliding-dict.joblib", hostile.colliding_dict),
-            ("colliding-frozenset.joblib", hostile.colliding_frozenset),
+            ("colliding-dict.joblib", _amplifier("colliding int keys")),
+            ("colliding-frozenset.joblib", _amplifier("colliding frozenset x200")),
         ),
     ),
-    Family("3 metadata DAG: 14 levels × fan-out 8", _bundles(("dag.joblib", hostile.metadata_dag))),
+    Family(
+        "3 metadata DAG: 14 levels × fan-out 8", _bundles(("dag.joblib", _amplifier("metadata list DAG")))
+    ),
     Family(
         "4 .csv.gz with a 400 MB header line",
-        _built(lambda ctx: hostile.csv_gz_long_header(ctx.scratch / "long-header.csv.gz"), csv_doors),
+        _built(lambda ctx: hostile_readers.header_bomb(ctx.scratch / "long-header.csv.gz"), csv_doors),
     ),
     Family(
         "4 CSV with 2,000,000 columns",
-        _built(lambda ctx: hostile.csv_wide(ctx.scratch / "wide.csv"), csv_doors),
+        _built(lambda ctx: hostile_readers.wide_columns(ctx.scratch / "wide.csv"), csv_doors),
     ),
     Family(
         "5 recommendations.parquet of 60 M rows",

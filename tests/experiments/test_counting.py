@@ -113,9 +113,12 @@ def test_the_database_refuses_a_second_row_with_the_same_event_id():
 
 
 def test_an_event_id_too_long_is_refused_with_its_reason(reporter):
-    answer = post(reporter, [{"type": "click", "customer_id": "c1", "item_id": "i1", "event_id": "x" * 65}])
-    assert answer["accepted"] == 0
+    good = {"type": "click", "customer_id": "c1", "item_id": "i1"}
+    answer = post(reporter, [{**good, "event_id": "x" * 65}, good])
+    assert answer["accepted"] == 1
+    assert answer["rejected"][0]["index"] == 0
     assert list(answer["rejected"][0]["errors"]) == ["event_id"]
+    assert Event.objects.count() == 1
 
 
 # --- 8: only events after the answer count --------------------------------------------------------

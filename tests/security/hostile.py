@@ -460,86 +460,9 @@ def _nan_factors():
     return joblib_bytes({**doc, "arrays": arrays})
 
 
-# --- red-team families not in the corpus yet ------------------------------------------------------
-# Builders for the families of the red-team run (bench/attack.py) whose payloads other changes
-# add to this corpus: once both are here, keep one of each name.
-
-MiB = 1024**2
-_HASH_MODULUS = 2**61 - 1  # hash(k * _HASH_MODULUS) == 0 for every int k: all keys collide
-
-
-def _long1(value):
-    size = (value.bit_length() + 8) // 8
-    return pickle.LONG1 + bytes([size]) + value.to_bytes(size, "little", signed=True)
-
-
-def memo_reuse_bytearray(size_bytes=MiB, times=1000):
-    """A bundle whose metadata holds ``times`` bytearray copies of one memoised ``size_bytes`` string."""
-    memo = 250
-    string = pickle.BINBYTES + size_bytes.to_bytes(4, "little") + b"x" * size_bytes
-    one = glob("builtins", "bytearray") + pickle.MARK + pickle.BINGET + bytes([memo]) + pickle.TUPLE
-    copies = pickle.EMPTY_LIST + pickle.MARK + (one + pickle.REDUCE) * times + pickle.APPENDS
-    pushed = string + pickle.BINPUT + bytes([memo]) + pickle.POP
-    return document(metadata=Raw(pickle.EMPTY_DICT + fragment("a") + Raw(pushed + copies) + pickle.SETITEM))
-
-
-def colliding_dict(count=50_000):
-    """A bundle whose metadata is a dict of ``count`` int keys with one hash (quadratic to insert)."""
-    body = b"".join(_long1(k * _HASH_MODULUS) + pickle.NONE for k in range(1, count + 1))
-    return document(metadata=Raw(pickle.EMPTY_DICT + pickle.MARK + body + pickle.SETITEMS))
-
-
-def colliding_frozenset(count=50_000):
-    """A bundle whose metadata holds a frozenset of ``count`` ints with one hash."""
-    items = b"".join(_long1(k * _HASH_MODULUS) for k in range(1, count + 1))
-    values = pickle.EMPTY_LIST + pickle.MARK + items + pickle.APPENDS
-    frozen = glob("builtins", "frozenset") + pickle.MARK + values + pickle.TUPLE + pickle.REDUCE
-    return document(metadata=Raw(pickle.EMPTY_DICT + fragment("a") + Raw(frozen) + pickle.SETITEM))
-
-
-def metadata_dag(levels=14, fanout=8):
-    """A valid CF bundle whose metadata holds one list reused through the memo: ``fanout ** levels`` leaves as JSON."""
-    placeholder = "@@metadata-dag@@"
-    doc = _good_document()
-    # Protocol 3 has no frames, so opcodes can be put in place of the placeholder's.
-    data = pickle.dumps({**doc, "metadata": {**doc["metadata"], "dag": placeholder}}, protocol=3)
-    spelled = pickle.BINUNICODE + len(placeholder).to_bytes(4, "little") + placeholder.encode()
-    memo = 10**6  # far above the indices the pickler used
-
-    def put(index):
-        return pickle.LONG_BINPUT + index.to_bytes(4, "little")
-
-    def get(index):
-        return pickle.LONG_BINGET + index.to_bytes(4, "little")
-
-    opcodes = pickle.EMPTY_LIST + put(memo)
-    for level in range(1, levels + 1):
-        # Only the memo keeps the level below: the stack holds just the newest list.
-        opcodes += (
-            pickle.POP + pickle.EMPTY_LIST + pickle.MARK + get(memo + level - 1) * fanout + pickle.APPENDS
-        )
-        opcodes += put(memo + level)
-    assert data.count(spelled) == 1
-    return data.replace(spelled, opcodes)
-
-
-def csv_gz_long_header(path, header_bytes=400 * MiB):
-    """Write a gzip interactions CSV whose header line is ``header_bytes`` long; return ``path``."""
-    chunk = b"x" * (16 * MiB)
-    with gzip.open(path, "wb", compresslevel=1) as out:
-        out.write(b"customer_id,item_id,")
-        for _ in range(header_bytes // len(chunk)):
-            out.write(chunk)
-        out.write(b"\nC1,I1,x\n")
-    return path
-
-
-def csv_wide(path, columns=2_000_000):
-    """Write an interactions CSV with ``columns`` columns and one row; return ``path``."""
-    names = ",".join(f"c{i}" for i in range(columns - 2))
-    values = ",".join("1" for _ in range(columns - 2))
-    Path(path).write_text(f"customer_id,item_id,{names}\nC1,I1,{values}\n")
-    return path
+# --- red-team files at the issue's own sizes -------------------------------------------------------
+# The red-team run (bench/redteam) also sends these: a Parquet and Spark folders as large as
+# they were reported. Smaller kinds of each family are in hostile_readers.py and amplifiers.py.
 
 
 def parquet_many_rows(folder, rows=60_000_000, row_group_rows=4_000_000):
