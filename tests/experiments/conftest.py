@@ -1,11 +1,13 @@
 """Fixtures for the experiment tests: registered CF versions and a fresh process cache."""
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.cache import cache as django_cache
 
 from recommendations.experiments import exposures
 from recommendations.serving import reset_cache
 from tests import factories
+from tests.support import roles
 
 
 @pytest.fixture(autouse=True)
@@ -59,3 +61,13 @@ def notice_now(cache):
     """Run the cache's check now, in this thread and its transaction, as a due check would."""
     cache._next_check = 0.0
     cache._maybe_check()
+
+
+@pytest.fixture
+def reporter():
+    """A client whose user holds feedback.add_event, and nothing else."""
+    user = roles.person("user", username="shop-frontend")
+    user.user_permissions.add(
+        Permission.objects.get(content_type__app_label="feedback", codename="add_event")
+    )
+    return roles.api_client(user)

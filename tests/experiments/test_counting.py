@@ -7,7 +7,6 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -16,7 +15,6 @@ from recommendations.experiments import counting
 from recommendations.experiments.models import Arm, Experiment, Exposure
 from recommendations.experiments.results import experiment_results
 from recommendations.feedback.models import Event
-from tests.support import roles
 
 pytestmark = pytest.mark.django_db
 
@@ -33,16 +31,6 @@ def experiment(cf_version, cf_version_two):
     )
     Arm.objects.create(experiment=experiment, version=cf_version_two, share=0.5, name="B", position=1)
     return experiment
-
-
-@pytest.fixture
-def reporter():
-    """A client whose user holds feedback.add_event, and nothing else."""
-    user = roles.person("user", username="shop-frontend")
-    user.user_permissions.add(
-        Permission.objects.get(content_type__app_label="feedback", codename="add_event")
-    )
-    return roles.api_client(user)
 
 
 def expose(experiment, request_id, customer_id, items, served_at, name="control"):

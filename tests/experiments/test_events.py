@@ -4,28 +4,16 @@ import json
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from django.core.management import call_command
 from django.utils import timezone
 
 from hybridrec.api.throttling import ScopedWindowThrottle
 from recommendations.feedback.models import Event
-from tests.support import roles
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/events/"
-
-
-@pytest.fixture
-def reporter():
-    """A client whose user holds feedback.add_event, and nothing else."""
-    user = roles.person("user", username="shop-frontend")
-    user.user_permissions.add(
-        Permission.objects.get(content_type__app_label="feedback", codename="add_event")
-    )
-    return roles.api_client(user)
 
 
 def event(**fields):

@@ -9,24 +9,13 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.utils import timezone as django_timezone
 
 from recommendations.feedback.models import Event
-from tests.support import roles
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/events/"
-
-
-@pytest.fixture
-def reporter():
-    user = roles.person("user", username="shop-frontend")
-    user.user_permissions.add(
-        Permission.objects.get(content_type__app_label="feedback", codename="add_event")
-    )
-    return roles.api_client(user)
 
 
 def event(**fields):

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from recommendations.serving import reset_cache
 from tests.conftest import skip_or_fail
 from tests.support import s3_server
 from tests.support.tcp_proxy import TcpProxy
@@ -93,3 +94,12 @@ def s3_storage(settings, bucket):
         },
     }
     return bucket
+
+
+@pytest.fixture
+def fresh_model_cache(settings):
+    """Give the test a model cache of its own, checking the registry at every request."""
+    settings.HYBRIDREC_VERSION_CHECK_SECONDS = 0
+    reset_cache()
+    yield
+    reset_cache()

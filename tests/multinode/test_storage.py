@@ -16,18 +16,14 @@ from modelstore.models import ModelVersion
 from recommendations.serving import reset_cache
 from tests import factories
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.multinode]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.multinode,
+    pytest.mark.usefixtures("fresh_model_cache"),
+]
 
 RECS = "/api/v1/recommendations/{}/"
 MODELS = "/api/v1/models/"
-
-
-@pytest.fixture(autouse=True)
-def fresh_model_cache(settings):
-    settings.HYBRIDREC_VERSION_CHECK_SECONDS = 0
-    reset_cache()
-    yield
-    reset_cache()
 
 
 def cached(settings):
