@@ -208,7 +208,7 @@ def admin_train(stand, admin, path, *, timeout):
 
 
 def command(stand, door, args, *, timeout):
-    """Run ``manage.py args`` under the memory cap; refused means a non-zero exit with a one-line error."""
+    """Run ``manage.py args`` under the memory cap; refused means a non-zero exit ending in a one-line error."""
     # stderr to a file: a long traceback would fill a pipe and stall the command.
     with tempfile.TemporaryFile("w+") as stderr:
         process = subprocess.Popen(
@@ -237,7 +237,13 @@ def command(stand, door, args, *, timeout):
     peak_mb = usage.ru_maxrss / 1024
     if process.returncode == 0:
         return Answer(door, False, "exit 0 (built)", peak_mb=peak_mb)
-    clean = len(lines) == 1 and lines[0].startswith("CommandError")
+    # Progress lines may come first (a command says what it reads); the error is the last line,
+    # one line, and nothing on stderr is a traceback.
+    clean = (
+        bool(lines)
+        and lines[-1].startswith("CommandError")
+        and not any(line.startswith("Traceback") for line in lines)
+    )
     outcome = f"exit {process.returncode}: {(lines[-1] if lines else '')[:80]}"
     if not clean:
         outcome += f" ({len(lines)} lines of stderr)"
