@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from modelstore import services, storage
-from modelstore.bundles import file_sha256, open_bundle
+from modelstore.bundles import BundleError, file_sha256, open_bundle
+from modelstore.bundles.filebudget import read_csv_frame
 from modelstore.metrics import EvaluationResult
 from recommendations.engines import CBEngine, CFEngine, HybridEngine
 from recommendations.engines.hybrid import DEFAULT_WEIGHT
@@ -37,15 +38,23 @@ class EvaluationError(ValueError):
     """The test file or the versions cannot be evaluated."""
 
 
-def read_test_pairs(path):
-    """Return ``(customer_ids, item_ids)`` string arrays from a ``customer_id,item_id`` CSV."""
+def read_test_pairs(path, *, limits=None):
+    """Return ``(customer_ids, item_ids)`` string arrays from a ``customer_id,item_id`` CSV.
+
+    The file is read within ``limits`` (the registry's bundle limits by default), as every
+    training CSV is: its text, lines and columns are bounded before pandas parses it.
+    """
     import pandas as pd
 
     path = Path(path)
     if not path.is_file():
         raise EvaluationError(f"test file {path} does not exist")
     try:
-        table = pd.read_csv(path, dtype=str, usecols=["customer_id", "item_id"])
+        table = read_csv_frame(
+            path, limits or services.bundle_limits(), dtype=str, usecols=["customer_id", "item_id"]
+        )
+    except BundleError as exc:
+        raise EvaluationError(f"{path.name}: {one_line(exc)}") from None
     except pd.errors.EmptyDataError:
         raise EvaluationError(f"{path.name} is empty") from None
     except UnicodeDecodeError:

@@ -187,6 +187,7 @@ def test_evaluate_model_without_cb_has_cf_and_popular_only(split):
         (["{cf}", "--test", "{tmp}/columns.csv"], "columns.csv needs the columns customer_id and item_id"),
         (["{cf}", "--test", "{tmp}/empty.csv"], "empty.csv is empty"),
         (["{cf}", "--test", "{tmp}/binary.csv"], "binary.csv is not a text CSV file"),
+        (["{cf}", "--test", "{tmp}/wide.csv"], "wide.csv: .*has a line of more than"),
         (["{cf}", "--test", "{tmp}/unknown.csv"], "no held-out item is in the CF version's catalogue"),
         (["{cf}", "--test", "{test}", "--k", "0"], r"k=0 is outside 1\.\.1000"),
         (["{cf}", "--cb", "{cb}", "--test", "{test}", "--weight", "1.5"], r"weight=1\.5 is outside \[0, 1\]"),
@@ -197,6 +198,7 @@ def test_evaluate_model_bad_input_is_a_one_line_command_error(split, tmp_path, a
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "binary.csv").write_bytes(b"\xff\xfe\x00\x81" * 50)
     (tmp_path / "unknown.csv").write_text("customer_id,item_id\nu001,nothing\n")
+    (tmp_path / "wide.csv").write_bytes(b"a," * 600_000 + b"customer_id,item_id\n")  # 1.2 MB header
     values = {"test": split["test_path"], "tmp": tmp_path, "cf": split["cf"].pk, "cb": split["cb"].label}
     with pytest.raises(CommandError, match=message) as caught:
         call_command("evaluate_model", *[a.format(**values) for a in args], stdout=io.StringIO())
