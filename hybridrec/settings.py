@@ -319,15 +319,20 @@ HYBRIDREC_EXPERIMENT_BASELINE_RATE = env_float("HYBRIDREC_EXPERIMENT_BASELINE_RA
 HYBRIDREC_EXPERIMENT_MIN_EFFECT = env_float("HYBRIDREC_EXPERIMENT_MIN_EFFECT", 0.01)
 HYBRIDREC_EXPERIMENT_POWER = env_float("HYBRIDREC_EXPERIMENT_POWER", 0.8)
 HYBRIDREC_EXPERIMENT_ALPHA = env_float("HYBRIDREC_EXPERIMENT_ALPHA", 0.05)
-for _name, _low in (
-    ("HYBRIDREC_EVENTS_MAX_BATCH", 1),
-    ("HYBRIDREC_EVENTS_MAX_BODY_BYTES", 1024),
-    ("HYBRIDREC_EVENTS_MAX_AGE_SECONDS", 1),
-    ("HYBRIDREC_ATTRIBUTION_WINDOW", 0),
-    ("HYBRIDREC_ATTRIBUTION_CLOCK_SKEW_SECONDS", 0),
+# Durations become timedeltas and are subtracted from the clock: a hundred years is plenty, and
+# keeps every one of them far inside what a datetime can hold.
+_MAX_DURATION_SECONDS = 100 * 365 * 86400
+for _name, _low, _high in (
+    ("HYBRIDREC_EVENTS_MAX_BATCH", 1, None),
+    ("HYBRIDREC_EVENTS_MAX_BODY_BYTES", 1024, None),
+    ("HYBRIDREC_EVENTS_MAX_AGE_SECONDS", 1, _MAX_DURATION_SECONDS),
+    ("HYBRIDREC_ATTRIBUTION_WINDOW", 0, _MAX_DURATION_SECONDS),
+    ("HYBRIDREC_ATTRIBUTION_CLOCK_SKEW_SECONDS", 0, _MAX_DURATION_SECONDS),
 ):
     if globals()[_name] < _low:
         raise ImproperlyConfigured(f"{_name}={globals()[_name]!r} must be at least {_low}.")
+    if _high is not None and globals()[_name] > _high:
+        raise ImproperlyConfigured(f"{_name}={globals()[_name]!r} must be at most {_high} (100 years).")
 for _name in (
     "HYBRIDREC_EXPERIMENT_POWER",
     "HYBRIDREC_EXPERIMENT_ALPHA",

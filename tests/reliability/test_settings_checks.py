@@ -63,3 +63,19 @@ def test_gunicorn_refuses_to_boot_with_one_line_naming_the_variable(tmp_path, va
     assert line in output
     assert "Traceback" not in output
     assert "Booting worker" not in output
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "HYBRIDREC_EVENTS_MAX_AGE_SECONDS",
+        "HYBRIDREC_ATTRIBUTION_WINDOW",
+        "HYBRIDREC_ATTRIBUTION_CLOCK_SKEW_SECONDS",
+    ],
+)
+def test_a_duration_past_what_a_clock_can_subtract_stops_manage_check_in_one_line(tmp_path, name):
+    result = manage(server_env(tmp_path, **{name: "90000000000000"}), "check")
+
+    assert result.returncode == 1
+    assert f"{name}=90000000000000 must be at most 3153600000 (100 years)." in result.stderr
+    assert "Traceback" not in result.stderr
