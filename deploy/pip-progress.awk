@@ -7,7 +7,8 @@
 /^Installing collected packages: / {
     sub(/^Installing collected packages: /, "")
     count = split($0, names, ", ")
-    printf "  unpacking %d packages (the longest step: about a minute on two cores)\n", count; fflush(); next
+    printf "  unpacking %d packages%s\n", count, (count > 20 ? " (the longest step: about a minute on two cores)" : "")
+    fflush(); next
 }
 /^Successfully installed / {
     installed = NF - 2; printf "  installed %d packages\n", installed; fflush(); next
