@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.core.cache import cache as django_cache
 
-from recommendations.experiments import exposures
-from recommendations.serving import reset_cache
+from recommendations.experiments import exposures, services
+from recommendations.serving import get_cache, reset_cache
 from tests import factories
 from tests.support import roles
 
@@ -71,3 +71,16 @@ def reporter():
         Permission.objects.get(content_type__app_label="feedback", codename="add_event")
     )
     return roles.api_client(user)
+
+
+@pytest.fixture
+def running(cf_version, cf_version_two):
+    """Return a running 50/50 CF experiment that this process serves."""
+    experiment = services.experiment_start(
+        kind="cf",
+        name="half",
+        arms=[{"version": cf_version.pk, "share": 0.5}, {"version": cf_version_two.pk, "share": 0.5}],
+    )
+    notice_now(get_cache())
+    assert get_cache().experiment("cf") is not None
+    return experiment

@@ -8,26 +8,13 @@ from hybridrec.api.fields import MAX_ID_LENGTH, IdField
 from modelstore.api.serializers import UploadRequest
 from modelstore.models import ActivationEvent, ModelVersion
 from recommendations.api.answering import new_request_id
-from recommendations.experiments import exposures, services
+from recommendations.experiments import exposures
 from recommendations.experiments.api.serializers import StartRequest
 from recommendations.experiments.models import Experiment, Exposure
 from recommendations.feedback.api.serializers import EventIn
 from recommendations.feedback.models import Event
-from recommendations.serving import get_cache
-from tests.experiments.conftest import notice_now
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def running(cf_version, cf_version_two):
-    experiment = services.experiment_start(
-        kind="cf",
-        name="half",
-        arms=[{"version": cf_version.pk, "share": 0.5}, {"version": cf_version_two.pk, "share": 0.5}],
-    )
-    notice_now(get_cache())
-    return experiment
 
 
 def lost(reason):

@@ -16,18 +16,6 @@ BATCH = "/api/v1/recommendations/batch/"
 CUSTOMERS = [f"C{i:04d}" for i in range(60)]
 
 
-@pytest.fixture
-def running(cf_version, cf_version_two):
-    """Return a running 50/50 CF experiment that this process has noticed."""
-    experiment = services.experiment_start(
-        kind="cf",
-        name="half",
-        arms=[{"version": cf_version.pk, "share": 0.5}, {"version": cf_version_two.pk, "share": 0.5}],
-    )
-    notice_now(get_cache())
-    return experiment
-
-
 def arm_of(experiment, customer_id):
     return ["control", "B"][Assignment(experiment.pk, [0.5, 0.5]).arm_index(customer_id)]
 

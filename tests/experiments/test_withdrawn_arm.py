@@ -21,19 +21,6 @@ HEALTH = "/api/v1/health/"
 ADMIN = "/admin/experiments/experiment/"
 
 
-@pytest.fixture
-def running(cf_version, cf_version_two):
-    """Return a running 50/50 CF experiment that this process serves."""
-    experiment = services.experiment_start(
-        kind="cf",
-        name="half",
-        arms=[{"version": cf_version.pk, "share": 0.5}, {"version": cf_version_two.pk, "share": 0.5}],
-    )
-    notice_now(get_cache())
-    assert get_cache().experiment("cf") is not None
-    return experiment
-
-
 def candidate_file(settings, version):
     path = Path(settings.MEDIA_ROOT) / version.file.name
     path.chmod(0o644)  # stored bundles are read-only
