@@ -9,6 +9,7 @@ from .building import version_build, version_fail_builds, version_start_build
 from .completion import INLINE, QUEUED, Verify
 from .deletion import version_delete, version_deletion_refusal
 from .failures import failing
+from .locking import lock_kind
 from .queueing import Swept, task_queue, version_queue_build, version_queue_verify, version_sweep_stuck
 from .registration import Registered, staged_name, version_register, version_upload
 from .verification import bundle_limits, version_record_metrics, version_verify
@@ -21,6 +22,7 @@ __all__ = [
     "Verify",
     "bundle_limits",
     "failing",
+    "lock_kind",
     "staged_name",
     "task_queue",
     "version_activate",

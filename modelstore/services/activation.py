@@ -13,6 +13,7 @@ from hybridrec import swaps
 from .. import audit, guards, selectors, storage
 from ..exceptions import CorruptBundle, NothingToRollBack, RegistryError, VersionNotReady
 from ..models import ActivationEvent, ModelVersion
+from .locking import lock_kind
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -39,7 +40,7 @@ def version_activate(
             storage.local_path(version.file.name, version.sha256)
         except CorruptBundle as exc:
             raise RegistryError(f"version {version.label} cannot be activated: {exc}") from exc
-    rows = list(ModelVersion.objects.select_for_update().filter(kind=version.kind).order_by("pk"))
+    rows = lock_kind(version.kind)
     target = next((row for row in rows if row.pk == version.pk), None)
     if target is None:
         raise RegistryError(f"version {version.pk} no longer exists")
@@ -91,7 +92,7 @@ def version_rollback(*, kind: str, user: AbstractBaseUser | None = None) -> Acti
     The kind's rows are locked before the target is chosen, so concurrent rollbacks run one
     after the other, each from the state the previous one left.
     """
-    list(ModelVersion.objects.select_for_update().filter(kind=kind).order_by("pk"))
+    lock_kind(kind)
     target = selectors.rollback_target(kind)
     if target is None:
         raise NothingToRollBack(f"no earlier {kind} version to roll back to")
@@ -111,7 +112,7 @@ def version_quarantine(
     records ``reason``. Return the audit row, or None when the version was not active (or was
     already withdrawn by another process). Safe to call from many processes at once.
     """
-    rows = list(ModelVersion.objects.select_for_update().filter(kind=version.kind).order_by("pk"))
+    rows = lock_kind(version.kind)
     bad = next((row for row in rows if row.pk == version.pk), None)
     if bad is None:
         return None

@@ -17,7 +17,7 @@ from hybridrec import swaps
 from modelstore import audit
 from modelstore.bundles import KINDS
 from modelstore.models import ModelVersion
-from modelstore.services import version_activate
+from modelstore.services import lock_kind, version_activate
 
 from .exceptions import (
     ArmWithdrawn,
@@ -71,7 +71,7 @@ def experiment_start(
         )
     # The kind's versions are locked as activation locks them, so a start and an activation
     # (or another start) run one after the other.
-    rows = {row.pk: row for row in ModelVersion.objects.select_for_update().filter(kind=kind).order_by("pk")}
+    rows = {row.pk: row for row in lock_kind(kind)}
     versions, shares = _checked_arms(kind, arms, rows)
     active = next((row for row in rows.values() if row.is_active), None)
     if active is None:
@@ -110,7 +110,7 @@ def _promotable(experiment, promote):
     """Return the version of the candidate arm to promote, or raise saying why it cannot be."""
     version_id = promote.pk if isinstance(promote, ModelVersion) else promote
     # Locked as activation locks them, so a withdrawal cannot slip between this check and it.
-    list(ModelVersion.objects.select_for_update().filter(kind=experiment.kind).order_by("pk"))
+    lock_kind(experiment.kind)
     arm = experiment.arms.select_related("version").filter(version_id=version_id).first()
     if arm is None:
         raise InvalidArms(f"version {version_id} is not an arm of experiment {experiment.pk}")
