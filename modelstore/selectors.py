@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
@@ -172,3 +173,8 @@ def version_unapplied_options(
         stored = version.compression or "uncompressed"
         unapplied["compress"] = f"not applied; the registered file is {stored}"
     return unapplied
+
+
+def kind_activated_since(kind: str, when: datetime) -> bool:
+    """Return True when a version of ``kind`` was activated (or rolled back to) after ``when``."""
+    return ActivationEvent.objects.filter(kind=kind, created_at__gt=when).exists()

@@ -16,15 +16,9 @@ from django.utils.dateparse import parse_datetime
 from . import selectors, services
 from .bundles import BundleError
 from .exceptions import RegistryError
-from .models import ActivationEvent, ModelVersion
+from .models import ModelVersion
 
 logger = logging.getLogger(__name__)
-
-
-def _activated_since(kind, requested_at):
-    """Return True when a version of ``kind`` was activated after ``requested_at`` (ISO text)."""
-    when = parse_datetime(requested_at) if requested_at else None
-    return when is not None and ActivationEvent.objects.filter(kind=kind, created_at__gt=when).exists()
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -39,19 +33,14 @@ def verify_bundle(version_id, activate=False, user_id=None, requested_at=None):
         logger.warning("verify_bundle: version %s no longer exists", version_id)
         return None
     version = services.version_verify(version=version)
-    if activate and version.status == ModelVersion.Status.READY:
-        if _activated_since(version.kind, requested_at):
-            logger.warning(
-                "verify_bundle: not activating %s: another %s version was activated since %s",
-                version.label,
-                version.kind,
-                requested_at,
+    if activate:
+        asked_at = parse_datetime(requested_at) if requested_at else None
+        try:
+            services.version_activate_when_ready(
+                version=version, user=selectors.user_by_id(user_id), asked_at=asked_at
             )
-        else:
-            try:
-                services.version_activate(version=version, user=selectors.user_by_id(user_id))
-            except RegistryError as exc:  # a rule refused (an experiment runs): the version stays ready
-                logger.warning("verify_bundle: not activating %s: %s", version.label, exc)
+        except RegistryError as exc:  # a rule refused (an experiment runs): the version stays ready
+            logger.warning("verify_bundle: not activating %s: %s", version.label, exc)
     return version.status
 
 

@@ -4,7 +4,13 @@ Import the package (``from modelstore import services``) and call ``services.ver
 the names below are its public interface, wherever they live inside.
 """
 
-from .activation import version_activate, version_activation_refusal, version_quarantine, version_rollback
+from .activation import (
+    version_activate,
+    version_activate_when_ready,
+    version_activation_refusal,
+    version_quarantine,
+    version_rollback,
+)
 from .building import version_build, version_fail_builds, version_start_build
 from .completion import INLINE, QUEUED, Verify
 from .deletion import version_delete, version_deletion_refusal
@@ -26,6 +32,7 @@ __all__ = [
     "staged_name",
     "task_queue",
     "version_activate",
+    "version_activate_when_ready",
     "version_activation_refusal",
     "version_build",
     "version_delete",

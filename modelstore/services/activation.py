@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.db import transaction
@@ -19,6 +20,30 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
 logger = logging.getLogger(__name__)
+
+
+def version_activate_when_ready(
+    *, version: ModelVersion, user: AbstractBaseUser | None = None, asked_at: datetime | None = None
+) -> bool:
+    """Activate a version just verified when it turned out ready; return True when it was.
+
+    A request made at ``asked_at`` gives way to a newer decision: a late delivery of it (a lost
+    worker's message coming back) does not activate when another version of the kind was
+    activated since. Every rule of ``version_activate`` applies; a refusal is raised.
+    """
+    if version.status != ModelVersion.Status.READY:
+        return False
+    if asked_at is not None and selectors.kind_activated_since(version.kind, asked_at):
+        logger.warning(
+            "not activating %s: another %s version was activated since %s",
+            version.label,
+            version.kind,
+            asked_at,
+        )
+        return False
+    version_activate(version=version, user=user)
+    version.refresh_from_db()
+    return True
 
 
 @transaction.atomic

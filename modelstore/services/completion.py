@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ..exceptions import BrokerUnavailable
 from ..models import ModelVersion
-from .activation import version_activate
+from .activation import version_activate_when_ready
 from .deletion import version_delete
 from .queueing import version_queue_verify
 from .verification import version_verify
@@ -50,7 +50,6 @@ def complete(
         return registered
     if verify == INLINE and needs_verifying:
         version = version_verify(version=version)
-    if activate and version.status == ModelVersion.Status.READY:
-        version_activate(version=version, user=user)
-        version.refresh_from_db()
+    if activate:
+        version_activate_when_ready(version=version, user=user)
     return registered
