@@ -639,7 +639,7 @@ def measure_read(answers, events):
                 (request_id, experiment.pk, arms[customer % 2].pk, f"C{customer}", items, datetime.now(UTC))
             )
             shown.append((request_id, f"C{customer}", items))
-        exposures._write(rows)
+        exposures.store(rows)  # written and counted, as the flusher does
     answers_seconds = time.perf_counter() - started
     started = time.perf_counter()
     for start in range(0, events, EVENTS_PER_POST):

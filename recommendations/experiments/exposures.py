@@ -85,7 +85,7 @@ class ExposureBuffer:
                 return 0
             kept = [row for row in taken if row[2] in arms]
             self._lose("experiment_deleted", len(taken) - len(kept))
-            written, refused, left, error = _store(kept)
+            written, refused, left, error = store(kept)
             if left:
                 self._put_back(left, error)
             if refused:
@@ -189,9 +189,11 @@ def _write(rows):
             )
 
 
-def _store(rows):
-    """Write ``rows`` a batch at a time, leaving out only the rows the database refuses.
+def store(rows):
+    """Write ``rows`` a batch at a time and count them, leaving out only the rows the database refuses.
 
+    What the flusher does with a buffer's rows (``(request_id, experiment_id, arm_id,
+    customer_id, items, served_at)`` tuples); the benchmark calls it to write answers in bulk.
     Return ``(written, refusals, rows left, error)``: an error of the database itself (away,
     locked) stops the writing and returns the rows not written with it.
     """
