@@ -188,14 +188,14 @@ def test_rows_of_an_arm_deleted_during_the_write_are_left_out_and_the_others_wri
             customer_id="C1",
             items=[],
         )
-    real_store = exposures._store
+    real_store = exposures.store
 
     def store_after_the_candidate_is_deleted(rows):
         # After the arms were checked, before the rows are written: the foreign key fails at commit.
         type(candidate).objects.filter(pk=candidate.pk).delete()
         return real_store(rows)
 
-    monkeypatch.setattr(exposures, "_store", store_after_the_candidate_is_deleted)
+    monkeypatch.setattr(exposures, "store", store_after_the_candidate_is_deleted)
     before = lost("refused")
     assert buffer.flush() == 4
     assert sorted(Exposure.objects.values_list("request_id", flat=True)) == ["r1", "r2", "r4", "r5"]
