@@ -71,6 +71,30 @@ def _rows(name: str, columns: str, rows: list[tuple]) -> tuple[str, list]:
     return f"{name}({', '.join(names)}) AS (SELECT {picks} FROM json_each(%s))", [text]
 
 
+def _insert(
+    model, columns: str, rows: list[tuple], *, conflict: str = "", returning: str = ""
+) -> list[tuple]:
+    """Insert ``rows`` into ``model``'s table ``CHUNK`` at a time; return what ``RETURNING`` gave.
+
+    ``columns`` is "name type, …" as for ``_rows``; ``conflict`` the ``ON CONFLICT`` clause's
+    target and action, ``returning`` its column list.
+    """
+    names = ", ".join(column.split()[0] for column in columns.split(","))
+    # "WHERE true": SQLite would read ON CONFLICT as a join's ON otherwise.
+    tail = f" WHERE true ON CONFLICT {conflict}" if conflict else ""
+    tail += f" RETURNING {returning}" if returning else ""
+    returned: list[tuple] = []
+    for start in range(0, len(rows), CHUNK):
+        cte, params = _rows("r", columns, rows[start : start + CHUNK])
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH {cte} INSERT INTO {_table(model)} ({names}) SELECT {names} FROM r{tail}", params
+            )
+            if returning:
+                returned += cursor.fetchall()
+    return returned
+
+
 def _time(value: datetime):
     return connection.ops.adapt_datetimefield_value(value)
 
@@ -88,52 +112,31 @@ def _tally_add(counts: dict[tuple[int, int, str, datetime], int]) -> None:
     if not counts:
         return
     table = _table(Tally)
-    keys = sorted(counts)
-    for start in range(0, len(keys), CHUNK):
-        rows = [(e, a, m, _time(h), counts[(e, a, m, h)]) for e, a, m, h in keys[start : start + CHUNK]]
-        cte, params = _rows(
-            "r", "experiment_id bigint, arm_id bigint, metric text, hour timestamptz, n bigint", rows
-        )
-        with connection.cursor() as cursor:
-            # "WHERE true": SQLite would read ON CONFLICT as a join's ON otherwise.
-            cursor.execute(
-                f"WITH {cte} INSERT INTO {table} (experiment_id, arm_id, metric, hour, n) "
-                "SELECT experiment_id, arm_id, metric, hour, n FROM r WHERE true "
-                f"ON CONFLICT (arm_id, metric, hour) DO UPDATE SET n = {table}.n + excluded.n",
-                params,
-            )
+    rows = [(e, a, m, _time(h), n) for (e, a, m, h), n in sorted(counts.items())]
+    _insert(
+        Tally,
+        "experiment_id bigint, arm_id bigint, metric text, hour timestamptz, n bigint",
+        rows,
+        conflict=f"(arm_id, metric, hour) DO UPDATE SET n = {table}.n + excluded.n",
+    )
 
 
 def _attribute(candidates: dict[tuple[int, str, str, str], tuple[int, datetime]]) -> int:
     """Store ``{(experiment, customer, item, type): (arm, at)}`` once each; count the new ones. Return how many."""
     if not candidates:
         return 0
-    table = _table(Attribution)
-    keys = sorted(candidates)
+    rows = [(e, arm, c, i, t, _time(at)) for (e, c, i, t), (arm, at) in sorted(candidates.items())]
+    inserted = _insert(
+        Attribution,
+        "experiment_id bigint, arm_id bigint, customer_id text, item_id text, type text, at timestamptz",
+        rows,
+        conflict="(experiment_id, customer_id, item_id, type) DO NOTHING",
+        returning="experiment_id, customer_id, item_id, type",
+    )
     added: dict = defaultdict(int)
-    for start in range(0, len(keys), CHUNK):
-        chunk = keys[start : start + CHUNK]
-        rows = [
-            (e, candidates[(e, c, i, t)][0], c, i, t, _time(candidates[(e, c, i, t)][1]))
-            for e, c, i, t in chunk
-        ]
-        cte, params = _rows(
-            "r",
-            "experiment_id bigint, arm_id bigint, customer_id text, item_id text, type text, at timestamptz",
-            rows,
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"WITH {cte} INSERT INTO {table} (experiment_id, arm_id, customer_id, item_id, type, at) "
-                "SELECT experiment_id, arm_id, customer_id, item_id, type, at FROM r WHERE true "
-                "ON CONFLICT (experiment_id, customer_id, item_id, type) DO NOTHING "
-                "RETURNING experiment_id, customer_id, item_id, type",
-                params,
-            )
-            inserted = cursor.fetchall()
-        for key in inserted:
-            arm, at = candidates[tuple(key)]
-            added[(key[0], arm, key[3], _hour(at))] += 1
+    for key in inserted:
+        arm, at = candidates[tuple(key)]
+        added[(key[0], arm, key[3], _hour(at))] += 1
     _tally_add(added)
     return sum(added.values())
 
@@ -174,16 +177,11 @@ def _served_record(rows: list[tuple]) -> int:
         for request_id, experiment_id, arm_id, customer_id, shown, served_at in rows
         for item in dict.fromkeys(shown)
     ]
-    columns = "experiment_id bigint, arm_id bigint, request_id text, customer_id text, item_id text, served_at timestamptz"
-    for start in range(0, len(items), CHUNK):
-        cte, params = _rows("r", columns, items[start : start + CHUNK])
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"WITH {cte} INSERT INTO {_table(ServedItem)} "
-                "(experiment_id, arm_id, request_id, customer_id, item_id, served_at) "
-                "SELECT experiment_id, arm_id, request_id, customer_id, item_id, served_at FROM r",
-                params,
-            )
+    _insert(
+        ServedItem,
+        "experiment_id bigint, arm_id bigint, request_id text, customer_id text, item_id text, served_at timestamptz",
+        items,
+    )
     counts: dict = defaultdict(int)
     first: dict = {}
     for _request_id, experiment_id, arm_id, customer_id, _items, served_at in rows:
@@ -191,23 +189,17 @@ def _served_record(rows: list[tuple]) -> int:
         key = (experiment_id, customer_id)
         if key not in first or served_at < first[key][1]:
             first[key] = (arm_id, served_at)
-    table = _table(ExposedCustomer)
-    keys = sorted(first)
-    for start in range(0, len(keys), CHUNK):
-        chunk = [(e, first[(e, c)][0], c, _time(first[(e, c)][1])) for e, c in keys[start : start + CHUNK]]
-        cte, params = _rows(
-            "r", "experiment_id bigint, arm_id bigint, customer_id text, first_served_at timestamptz", chunk
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"WITH {cte} INSERT INTO {table} (experiment_id, arm_id, customer_id, first_served_at) "
-                "SELECT experiment_id, arm_id, customer_id, first_served_at FROM r WHERE true "
-                "ON CONFLICT (experiment_id, customer_id) DO NOTHING RETURNING experiment_id, customer_id",
-                params,
-            )
-            for experiment_id, customer_id in cursor.fetchall():
-                arm_id, served_at = first[(experiment_id, customer_id)]
-                counts[(experiment_id, arm_id, "customer", _hour(served_at))] += 1
+    rows_first = [(e, arm, c, _time(at)) for (e, c), (arm, at) in sorted(first.items())]
+    new_customers = _insert(
+        ExposedCustomer,
+        "experiment_id bigint, arm_id bigint, customer_id text, first_served_at timestamptz",
+        rows_first,
+        conflict="(experiment_id, customer_id) DO NOTHING",
+        returning="experiment_id, customer_id",
+    )
+    for experiment_id, customer_id in new_customers:
+        arm_id, served_at = first[(experiment_id, customer_id)]
+        counts[(experiment_id, arm_id, "customer", _hour(served_at))] += 1
     _tally_add(counts)
     return len(rows)
 
